@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+from tailrabbit import __version__
+
+setup(
+    name="tailrabbit",
+    version=__version__,
+    description="Ship log lines from FIFOs, stdin and log files into RabbitMQ, confirmed.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tailrabbit", "tailrabbit.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "gevent>=22.10,<27",
+        "amqp>=5.1,<6",
+        "watchdog>=3,<8",
+        "docopt-ng>=0.9,<0.10",
+    ],
+    entry_points={"console_scripts": ["tailrabbit = tailrabbit.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Operating System :: POSIX :: Linux",
+    ],
+)

@@ -1,0 +1,414 @@
+"""INI file -> typed, frozen settings. The only module that imports configparser.
+
+Every problem is raised as a ConfigError naming the file, section and key, so the CLI can
+print one line and exit 78 instead of a traceback. Unknown keys are errors: a typo such as
+`durabel = False` must not silently fall back to a default on a production host.
+"""
+
+import configparser
+import json
+import os
+import pwd
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+DEFAULT_BUFFER = 100000
+INPUT_TYPES = ("fifo", "stdin", "file")
+OVERFLOW_POLICIES = ("spool", "block", "drop")
+DEFAULT_OVERFLOW = {"fifo": "spool", "stdin": "block", "file": "block"}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(Exception):
+    """A bad config value; str() is the one line printed on stderr."""
+
+    def __init__(self, path, section, key, problem):
+        where = path
+        if section:
+            where += f": [{section}]"
+        if key:
+            where += f" {key}"
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    state_dir: str
+    buffer: int = DEFAULT_BUFFER
+    stats_interval: float = 60.0
+    shutdown_timeout: float = 10.0
+    spool_max_bytes: int = 1 << 30
+    metrics: Optional[Tuple[str, int]] = None
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    hosts: Tuple[Tuple[str, int], ...] = (("localhost", 5672),)
+    vhost: str = "/"
+    user: str = "guest"
+    password: str = field(default="guest", repr=False)
+    heartbeat: int = 30
+    connect_timeout: float = 5.0
+    refresh: Optional[float] = 50.0
+    confirm: bool = True
+    ssl: bool = False
+    ssl_ca: Optional[str] = None
+    ssl_cert: Optional[str] = None
+    ssl_key: Optional[str] = None
+    ssl_verify: bool = True
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    name: str
+    type: str
+    path: Optional[str]
+    queue: str
+    durable: bool = True
+    auto_delete: bool = False
+    delivery_mode: int = 2
+    exchange: str = ""
+    routing_key: str = ""
+    arguments: Tuple[Tuple[str, object], ...] = ()
+    start_at: str = "end"
+    max_line_bytes: int = 1 << 20
+    overflow: str = "block"
+    rotate_wait: float = 5.0
+
+    @property
+    def queue_arguments(self):
+        return dict(self.arguments)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    format: str = "%(asctime)s - %(levelname)s - %(message)s"
+    datefmt: str = "%m/%d/%Y %I:%M:%S %p"
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: str
+    process: ProcessSettings
+    broker: BrokerSettings
+    inputs: Tuple[InputSettings, ...]
+    logging: LoggingSettings
+
+
+PROCESS_KEYS = {"state_dir", "buffer", "stats_interval", "shutdown_timeout",
+                "spool_max_bytes", "metrics"}
+BROKER_KEYS = {"host", "port", "vhost", "user", "password", "password_file", "password_env",
+               "heartbeat", "connect_timeout", "refresh", "confirm", "ssl", "ssl_ca",
+               "ssl_cert", "ssl_key", "ssl_verify"}
+# Keys of the seed's [rabbitmq] section, and per-input defaults in a config with inputs.
+INPUT_DEFAULT_KEYS = {"durable", "auto_delete", "delivery_mode"}
+SEED_KEYS = {"queue", "buffer"} | INPUT_DEFAULT_KEYS
+INPUT_KEYS = {"type", "path", "queue", "durable", "auto_delete", "delivery_mode", "exchange",
+              "routing_key", "arguments", "start_at", "max_line_bytes", "overflow",
+              "rotate_wait"}
+LOGGING_KEYS = {"level", "log_format", "log_datefmt"}
+
+
+def default_state_dir():
+    """A per-user state dir: $XDG_STATE_HOME/tailrabbit, or /var/lib/tailrabbit for root."""
+    if os.geteuid() == 0:
+        return "/var/lib/tailrabbit"
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        pwd.getpwuid(os.geteuid()).pw_dir, ".local", "state")
+    return os.path.join(base, "tailrabbit")
+
+
+class _Section:
+    """Typed getters over one INI section that name file, section and key in errors."""
+
+    def __init__(self, path, parser, name):
+        self.path, self.name = path, name
+        self._items = parser[name] if parser.has_section(name) else {}
+
+    def error(self, key, problem):
+        return ConfigError(self.path, self.name, key, problem)
+
+    def check_keys(self, allowed):
+        for key in self._items:
+            if key not in allowed:
+                raise self.error(key, "unknown key")
+
+    def __contains__(self, key):
+        return key in self._items
+
+    def raw(self, key, default=None):
+        try:
+            value = self._items.get(key) if self._items else None
+        except (configparser.Error, ValueError) as exc:
+            raise self.error(key, f"bad interpolation ({exc.__class__.__name__}); "
+                                  f"write a literal %% as %%%%") from None
+        return default if value is None else value.strip()
+
+    def string(self, key, default=None):
+        return self.raw(key, default)
+
+    def integer(self, key, default, minimum=None, maximum=None):
+        value = self.raw(key)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise self.error(key, f"must be a whole number, got {value!r}") from None
+        return self._bounded(key, number, minimum, maximum)
+
+    def number(self, key, default, minimum=None, maximum=None, none_ok=False):
+        value = self.raw(key)
+        if value is None or value == "":
+            return default
+        if none_ok and value.lower() in ("none", "off", "0"):
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.error(key, f"must be a number of seconds, got {value!r}") from None
+        return self._bounded(key, number, minimum, maximum)
+
+    def _bounded(self, key, number, minimum, maximum):
+        if minimum is not None and number < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise self.error(key, f"must be at most {maximum}, got {number}")
+        return number
+
+    def boolean(self, key, default):
+        value = self.raw(key)
+        if value is None or value == "":
+            return default
+        lowered = value.lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off"):
+            return False
+        raise self.error(key, f"must be True or False (yes/no, 1/0), got {value!r}")
+
+    def choice(self, key, default, choices):
+        value = self.raw(key)
+        if value is None or value == "":
+            return default
+        if value.lower() not in choices:
+            raise self.error(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value.lower()
+
+
+def load(path, environ=None):
+    """Parse the INI file at `path` into Settings, or raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    parser = configparser.ConfigParser(interpolation=configparser.BasicInterpolation(),
+                                       default_section="__no_defaults__")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        raise ConfigError(path, None, None, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, None, f"cannot read: {exc}") from None
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise ConfigError(path, None, None, f"not a valid INI file: {first}") from None
+
+    known = {"tailrabbit", "rabbitmq", "logging"}
+    input_names = [s for s in parser.sections() if s.startswith("input:")]
+    for name in parser.sections():
+        if name not in known and not name.startswith("input:"):
+            raise ConfigError(path, name, None,
+                              "unknown section (expected tailrabbit, rabbitmq, logging "
+                              "or input:NAME)")
+    rabbit = _Section(path, parser, "rabbitmq")
+    seed_mode = not input_names
+    if seed_mode:
+        rabbit.check_keys(BROKER_KEYS | SEED_KEYS)
+    else:
+        rabbit.check_keys(BROKER_KEYS | INPUT_DEFAULT_KEYS)
+
+    process = _process(_Section(path, parser, "tailrabbit"), rabbit if seed_mode else None)
+    broker = _broker(rabbit, environ)
+    defaults = {
+        "durable": rabbit.boolean("durable", True),
+        "auto_delete": rabbit.boolean("auto_delete", False),
+        "delivery_mode": _delivery_mode(rabbit, 2),
+    }
+    if seed_mode:
+        inputs = (_seed_input(rabbit, defaults),)
+    else:
+        inputs = tuple(_input(_Section(path, parser, name), defaults) for name in input_names)
+    _check_routes(path, inputs)
+    return Settings(path=path, process=process, broker=broker, inputs=inputs,
+                    logging=_logging(_Section(path, parser, "logging")))
+
+
+def _process(section, seed_rabbit):
+    section.check_keys(PROCESS_KEYS)
+    buffer = section.integer("buffer", DEFAULT_BUFFER, minimum=1)
+    if seed_rabbit is not None and "buffer" in seed_rabbit and "buffer" not in section:
+        buffer = seed_rabbit.integer("buffer", DEFAULT_BUFFER, minimum=1)
+    metrics = section.string("metrics")
+    return ProcessSettings(
+        state_dir=os.path.expanduser(section.string("state_dir") or default_state_dir()),
+        buffer=buffer,
+        stats_interval=section.number("stats_interval", 60.0, minimum=0),
+        shutdown_timeout=section.number("shutdown_timeout", 10.0, minimum=0),
+        spool_max_bytes=section.integer("spool_max_bytes", 1 << 30, minimum=0),
+        metrics=_host_port(section, "metrics", metrics, None) if metrics else None,
+    )
+
+
+def _host_port(section, key, text, default_port):
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, None
+    if port is None:
+        if default_port is None:
+            raise section.error(key, f"must be HOST:PORT, got {text!r}")
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise section.error(key, f"must be HOST:PORT with a port 1-65535, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _broker(section, environ):
+    port = section.integer("port", 5672, minimum=1, maximum=65535)
+    hosts = tuple(_host_port(section, "host", item.strip(), port)
+                  for item in section.string("host", "localhost").split(",") if item.strip())
+    if not hosts:
+        raise section.error("host", "names no host")
+    given = [key for key in ("password", "password_file", "password_env") if key in section]
+    if len(given) > 1:
+        raise section.error(given[1], f"give only one of {', '.join(given)}")
+    password = section.string("password", "guest")
+    if "password_file" in section:
+        password = _password_from_file(section, section.string("password_file"))
+    elif "password_env" in section:
+        name = section.string("password_env")
+        if name not in environ:
+            raise section.error("password_env", f"environment variable {name!r} is not set")
+        password = environ[name]
+    ssl = section.boolean("ssl", False)
+    for key in ("ssl_ca", "ssl_cert", "ssl_key"):
+        value = section.string(key)
+        if value and not os.path.isfile(value):
+            raise section.error(key, f"no such file: {value}")
+    return BrokerSettings(
+        hosts=hosts,
+        vhost=section.string("vhost", "/"),
+        user=section.string("user", "guest"),
+        password=password,
+        heartbeat=section.integer("heartbeat", 30, minimum=0),
+        connect_timeout=section.number("connect_timeout", 5.0, minimum=0.1),
+        refresh=section.number("refresh", 50.0, minimum=1, none_ok=True),
+        confirm=section.boolean("confirm", True),
+        ssl=ssl,
+        ssl_ca=section.string("ssl_ca"),
+        ssl_cert=section.string("ssl_cert"),
+        ssl_key=section.string("ssl_key"),
+        ssl_verify=section.boolean("ssl_verify", True),
+    )
+
+
+def _password_from_file(section, path):
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+            return handle.read().rstrip("\r\n")
+    except OSError as exc:
+        raise section.error("password_file", f"cannot read {path}: {exc.strerror}") from None
+
+
+def _delivery_mode(section, default):
+    value = section.integer("delivery_mode", default)
+    if value not in (1, 2):
+        raise section.error("delivery_mode", f"must be 1 (transient) or 2 (persistent), "
+                                             f"got {value}")
+    return value
+
+
+def _seed_input(rabbit, defaults):
+    queue = rabbit.string("queue") or "stdin"
+    return InputSettings(name="stdin", type="stdin", path=None, queue=queue,
+                         routing_key=queue, overflow="block", **defaults)
+
+
+def _input(section, defaults):
+    section.check_keys(INPUT_KEYS)
+    name = section.name[len("input:"):]
+    if not name:
+        raise section.error(None, "an input needs a name after 'input:'")
+    kind = section.choice("type", None, INPUT_TYPES)
+    if kind is None:
+        raise section.error("type", f"is required: one of {', '.join(INPUT_TYPES)}")
+    path = section.string("path")
+    if kind in ("fifo", "file") and not path:
+        raise section.error("path", f"is required for type = {kind}")
+    if kind == "stdin" and path:
+        raise section.error("path", "does not apply to type = stdin")
+    if kind != "file" and "start_at" in section:
+        raise section.error("start_at", "applies only to type = file")
+    queue = section.string("queue") or name
+    return InputSettings(
+        name=name, type=kind, path=os.path.expanduser(path) if path else None, queue=queue,
+        durable=section.boolean("durable", defaults["durable"]),
+        auto_delete=section.boolean("auto_delete", defaults["auto_delete"]),
+        delivery_mode=_delivery_mode(section, defaults["delivery_mode"]),
+        exchange=section.string("exchange", ""),
+        routing_key=section.string("routing_key") or queue,
+        arguments=_arguments(section),
+        start_at=section.choice("start_at", "end", ("beginning", "end")),
+        max_line_bytes=section.integer("max_line_bytes", 1 << 20, minimum=1),
+        overflow=section.choice("overflow", DEFAULT_OVERFLOW[kind], OVERFLOW_POLICIES),
+        rotate_wait=section.number("rotate_wait", 5.0, minimum=0),
+    )
+
+
+def _arguments(section):
+    text = section.string("arguments")
+    if not text:
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise section.error("arguments", f"is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise section.error("arguments", "must be a JSON object, like {\"x-queue-type\": "
+                                         "\"quorum\"}")
+    return tuple(sorted(value.items()))
+
+
+def _check_routes(path, inputs):
+    """Two inputs of one queue must declare it alike, or the broker refuses the second."""
+    seen = {}
+    stdin_inputs = [i.name for i in inputs if i.type == "stdin"]
+    if len(stdin_inputs) > 1:
+        raise ConfigError(path, f"input:{stdin_inputs[1]}", "type",
+                          "only one input can read stdin")
+    for item in inputs:
+        flags = (item.durable, item.auto_delete, item.arguments)
+        other = seen.setdefault(item.queue, (item.name, flags))
+        if other[1] != flags:
+            raise ConfigError(path, f"input:{item.name}", "queue",
+                              f"queue {item.queue!r} is also used by input {other[0]!r} "
+                              f"with other durable/auto_delete/arguments")
+
+
+def _logging(section):
+    section.check_keys(LOGGING_KEYS)
+    level = section.string("level", "INFO")
+    return LoggingSettings(
+        level=parse_level(level, lambda problem: section.error("level", problem)),
+        format=section.string("log_format", LoggingSettings.format),
+        datefmt=section.string("log_datefmt", LoggingSettings.datefmt),
+    )
+
+
+def parse_level(text, error):
+    """A level name (DEBUG, INFO, ...) or a number such as the seed's `-l 30`."""
+    text = str(text).strip()
+    if text.isdigit():
+        return text
+    if text.upper() not in LOG_LEVELS:
+        raise error(f"must be one of {', '.join(LOG_LEVELS)} or a number, got {text!r}")
+    return text.upper()

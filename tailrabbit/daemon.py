@@ -1,0 +1,193 @@
+"""The lifecycle: start the greenlets, turn signals into control messages, stop gracefully.
+
+Signal handlers only queue the signal's name; one loop (`run`) dispatches them, so no
+handler ever runs shutdown code re-entrantly (the gunicorn arbiter's pattern). Any input or
+the publisher dying from an unexpected exception stops the process with exit 1 so
+supervisord restarts it: a silently dead input is the worst failure a shipper can have.
+"""
+
+import logging
+import signal
+import time
+
+from collections import deque
+
+import gevent
+from gevent.event import Event
+
+from tailrabbit.buffer import LineBuffer
+from tailrabbit.files.watcher import DirectoryWatcher
+from tailrabbit.inputs import make_input
+from tailrabbit.publisher.loop import Publisher
+from tailrabbit.stats import Stats
+
+log = logging.getLogger("tailrabbit")
+
+SIGNALS = {signal.SIGTERM: "TERM", signal.SIGINT: "INT", signal.SIGHUP: "HUP",
+           signal.SIGUSR1: "USR1"}
+
+
+class Halt(BaseException):
+    """Stop the process with `status`; a BaseException so no `except Exception` eats it."""
+
+    def __init__(self, status, reason=""):
+        super().__init__(status, reason)
+        self.status, self.reason = status, reason
+
+
+class ControlQueue:
+    """Messages for the control loop; `ready` is an Event, so it can be waited on together
+    with others (gevent's Queue cannot)."""
+
+    def __init__(self):
+        self._messages = deque()
+        self.ready = Event()
+
+    def put(self, message):
+        self._messages.append(message)
+        self.ready.set()
+
+    def get(self, timeout=None):
+        """The oldest message, or None after `timeout`."""
+        while not self._messages:
+            self.ready.clear()
+            if not self.ready.wait(timeout):
+                return None
+        return self._messages.popleft()
+
+
+class Daemon:
+    def __init__(self, settings):
+        self.settings = settings
+        self.control = ControlQueue()
+        self.stats = Stats(item.name for item in settings.inputs)
+        self.buffer = LineBuffer(settings.process.buffer)
+        self.watcher = DirectoryWatcher()
+        self.publisher = Publisher(settings.broker, settings.inputs, self.buffer, self.stats)
+        self.inputs = {item.name: make_input(item, self.buffer, self.stats,
+                                             watcher=self.watcher)
+                       for item in settings.inputs}
+        self._input_greenlets = {}
+        self._publisher_greenlet = None
+        self._stats_greenlet = None
+
+    # ---- start and run ---------------------------------------------------------------
+
+    def start(self):
+        for signum, name in SIGNALS.items():
+            gevent.signal_handler(signum, self.control.put, (name,))
+        self._publisher_greenlet = gevent.spawn(self.publisher.run)
+        self._publisher_greenlet.link(self._on_publisher_exit)
+        for name, item in self.inputs.items():
+            greenlet = gevent.spawn(item.run)
+            greenlet.link(lambda g, name=name: self._on_input_exit(name, g))
+            self._input_greenlets[name] = greenlet
+        if self.settings.process.stats_interval:
+            self._stats_greenlet = gevent.spawn(self._log_stats_forever)
+        log.info("tailrabbit started: %d inputs (%s), buffer %d lines",
+                 len(self.inputs), ", ".join(f"{n}:{i.kind}" for n, i in self.inputs.items()),
+                 self.settings.process.buffer)
+
+    def run(self):
+        """Dispatch control messages until the process should exit; returns the status."""
+        try:
+            while True:
+                name, *args = self.control.get()
+                getattr(self, f"handle_{name.lower()}")(*args)
+        except Halt as halt:
+            if halt.reason:
+                (log.info if halt.status == 0 else log.error)("%s", halt.reason)
+            return halt.status
+
+    # ---- control messages ------------------------------------------------------------
+
+    def handle_term(self):
+        self.stop(f"SIGTERM: stopping, draining for at most "
+                  f"{self.settings.process.shutdown_timeout:g} s")
+
+    def handle_int(self):
+        self.stop(f"SIGINT: stopping, draining for at most "
+                  f"{self.settings.process.shutdown_timeout:g} s")
+
+    def handle_usr1(self):
+        self.log_stats()
+
+    def handle_hup(self):
+        log.warning("SIGHUP: reloading the configuration is not supported yet; "
+                    "the running configuration stays")
+
+    def handle_finished(self):
+        """Every input reached its end (stdin at EOF): wait for every confirm, exit 0."""
+        log.info("all inputs finished; waiting for the broker to confirm every line")
+        self._stop_greenlets(self._input_greenlets.values())
+        drained = self._drain(None)
+        self._finish(drained)
+        raise Halt(0, "done: every line confirmed" if drained else "stopped")
+
+    def handle_crash(self, what, error):
+        raise Halt(1, f"{what} failed: {error!r}; exiting so the supervisor restarts us")
+
+    # ---- stopping --------------------------------------------------------------------
+
+    def stop(self, reason):
+        log.info("%s", reason)
+        self._stop_greenlets(self._input_greenlets.values())
+        self._finish(self._drain(self.settings.process.shutdown_timeout))
+        raise Halt(0, "stopped")
+
+    def _drain(self, timeout):
+        """Wait until nothing is buffered or unconfirmed; a second signal cuts it short."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.publisher.settled.is_set():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            gevent.wait([self.publisher.settled, self.control.ready], timeout=left, count=1)
+            message = self.control.get(timeout=0)
+            if message is None:
+                continue
+            name = message[0]
+            if name in ("TERM", "INT"):
+                log.warning("SIG%s while draining: stopping now", name)
+                return False
+            if name == "USR1":
+                self.log_stats()
+            elif name == "crash":
+                getattr(self, "handle_crash")(*message[1:])
+        return True
+
+    def _finish(self, drained):
+        self.log_stats()
+        if not drained:
+            left = self.buffer.lines + self.publisher.unconfirmed
+            log.warning("stopped with %d lines not confirmed by the broker", left)
+        self._stop_greenlets([self._publisher_greenlet, self._stats_greenlet])
+        self.watcher.stop()
+
+    @staticmethod
+    def _stop_greenlets(greenlets):
+        greenlets = [g for g in greenlets if g is not None]
+        for greenlet in greenlets:
+            greenlet.unlink_all()
+        gevent.killall(greenlets, timeout=5)
+
+    def _on_input_exit(self, name, greenlet):
+        if greenlet.successful() and self.inputs[name].finished:
+            if all(item.finished for item in self.inputs.values()):
+                self.control.put(("finished",))
+            return
+        error = greenlet.exception if not greenlet.successful() else "returned"
+        self.control.put(("crash", f"input {name}", error))
+
+    def _on_publisher_exit(self, greenlet):
+        self.control.put(("crash", "publisher", greenlet.exception))
+
+    # ---- stats -----------------------------------------------------------------------
+
+    def log_stats(self):
+        self.stats.log(self.buffer.held)
+
+    def _log_stats_forever(self):
+        while True:
+            gevent.sleep(self.settings.process.stats_interval)
+            self.log_stats()

@@ -1,0 +1,1 @@
+"""Log-file plumbing: watching directories, file identity, saved read positions."""

@@ -1,0 +1,98 @@
+"""What every input shares: turning read bytes into batches and handing them on under the
+input's overflow policy (block, drop, spool) when the memory buffer is full."""
+
+import logging
+import os
+import time
+
+import gevent
+import gevent.os
+
+from tailrabbit.line import Batch
+from tailrabbit.splitter import LineSplitter
+
+log = logging.getLogger("tailrabbit.input")
+
+PIPE_CHUNK = 1 << 16
+WARN_EVERY = 10.0       # seconds between repeated warnings of one kind per input
+
+
+class RateLimitedWarning:
+    """Log the first occurrence at once, then at most one summary per WARN_EVERY."""
+
+    def __init__(self, logger, message):
+        self.logger, self.message = logger, message
+        self._last = 0.0
+        self._suppressed = 0
+
+    def __call__(self, *args):
+        now = time.monotonic()
+        if now - self._last < WARN_EVERY:
+            self._suppressed += 1
+            return
+        suffix = f" ({self._suppressed} more since the last warning)" if self._suppressed else ""
+        self.logger.warning(self.message + suffix, *args)
+        self._last, self._suppressed = now, 0
+
+
+class Input:
+    """Base of the input kinds: `run()` is the greenlet body; `finished` marks a stdin EOF."""
+
+    kind = None
+
+    def __init__(self, settings, buffer, stats, spool=None):
+        self.settings = settings
+        self.name = settings.name
+        self.buffer = buffer
+        self.stats = stats.of(settings.name)
+        self.spool = spool
+        self.finished = False
+        self._warn_drop = RateLimitedWarning(
+            log, f"input {self.name}: buffer full, lines dropped (overflow = drop)")
+        self._warn_truncated = RateLimitedWarning(
+            log, f"input {self.name}: a line longer than max_line_bytes = "
+                 f"{settings.max_line_bytes} was truncated")
+
+    def run(self):
+        raise NotImplementedError
+
+    def new_splitter(self, offset=0):
+        return LineSplitter(self.settings.max_line_bytes, offset)
+
+    def submit(self, lines, offsets=None, truncated=None, source=None, end_offset=None):
+        """Hand complete lines on; returns when they are buffered, spooled or dropped."""
+        if not lines:
+            return
+        self.stats.read += len(lines)
+        if truncated:
+            self.stats.truncated += len(truncated)
+            self._warn_truncated()
+        batch = Batch(self.name, lines, offsets, truncated, source, end_offset)
+        policy = self.settings.overflow
+        if self.spool is not None and policy == "spool":
+            self.spool.submit(batch)
+        elif policy == "drop":
+            if not self.buffer.put(batch, block=False):
+                self.stats.dropped += len(lines)
+                self._warn_drop()
+        else:
+            self.buffer.put(batch)
+
+    def pump(self, fd, splitter, read=gevent.os.nb_read, chunk=PIPE_CHUNK):
+        """Read `fd` to EOF, submitting complete lines; then submit the unterminated tail."""
+        while True:
+            data = read(fd, chunk)
+            if not data:
+                break
+            lines, _, truncated = splitter.feed(data)
+            self.submit(lines, truncated=truncated)
+        tail = splitter.flush()
+        if tail is not None:
+            self.submit([tail[0]])
+
+
+def blocking_read(fd, size):
+    """For regular files, which never block: read, then let other greenlets run."""
+    data = os.read(fd, size)
+    gevent.sleep(0)
+    return data

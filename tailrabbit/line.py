@@ -1,0 +1,31 @@
+"""The Batch: lines read together from one input, the unit that flows to the broker.
+
+Lines travel in batches (one per read of a pipe or file chunk) rather than one object per
+line: the queue, the publisher and the confirm tracker then do their bookkeeping once per
+batch, which is what lets a Python publisher keep up with rabbitmq-c. A batch knows where
+its lines came from (`source`, `end_offset`) so a file checkpoint can advance only when the
+broker confirmed every line of it.
+"""
+
+import time
+
+
+class Batch:
+    __slots__ = ("input", "lines", "offsets", "truncated", "timestamp", "source",
+                 "end_offset")
+
+    def __init__(self, input_name, lines, offsets=None, truncated=None, source=None,
+                 end_offset=None, timestamp=None):
+        self.input = input_name          # the input's name
+        self.lines = lines               # list of bytes, each without its "\n", none empty
+        self.offsets = offsets           # file inputs: byte offset of each line's start
+        self.truncated = truncated       # set of indexes of truncated lines, or None
+        self.source = source             # file inputs: the file's identity key
+        self.end_offset = end_offset     # file inputs: offset just after the last line
+        self.timestamp = int(time.time()) if timestamp is None else timestamp
+
+    def __len__(self):
+        return len(self.lines)
+
+    def __repr__(self):
+        return f"<Batch {self.input} {len(self.lines)} lines>"

@@ -1,0 +1,1 @@
+"""Everything that speaks AMQP. The only package that imports `amqp`."""

@@ -1,0 +1,120 @@
+"""Encode basic.publish frames by hand, many lines per socket write.
+
+Why not `channel.basic_publish`: py-amqp spends 15-38 us per call (a non-blocking socket
+read to notice connection.blocked, timeout juggling, one sendall per message), which caps a
+publisher at 25-32k lines/s, half what the broker takes for transient messages. Here the
+parts that never change for an input (the method frame, the constant headers) are encoded
+once per channel, a line costs a few struct packs and list appends, and a whole batch goes
+out in one `sendall`. The wire format is AMQP 0-9-1 section 4.2.
+"""
+
+import socket
+import struct
+
+FRAME_END = b"\xce"
+CLASS_BASIC = 60
+METHOD_PUBLISH = 40
+
+# Property flags in the content header (AMQP 0-9-1 basic class, highest bit first).
+FLAG_CONTENT_TYPE = 1 << 15
+FLAG_HEADERS = 1 << 13
+FLAG_DELIVERY_MODE = 1 << 12
+FLAG_TIMESTAMP = 1 << 6
+FLAG_APP_ID = 1 << 3
+PROPERTY_FLAGS = (FLAG_CONTENT_TYPE | FLAG_HEADERS | FLAG_DELIVERY_MODE | FLAG_TIMESTAMP
+                  | FLAG_APP_ID)
+
+CONTENT_TYPE = b"text/plain"
+APP_ID = b"tailrabbit"
+HOSTNAME = socket.gethostname()
+
+_pack_frame_head = struct.Struct(">BHI").pack
+_pack_content_head = struct.Struct(">BHIHHQ").pack       # frame head + class, weight, size
+_pack_body_head = struct.Struct(">BBHI").pack             # frame end of the header + body head
+_pack_u32 = struct.Struct(">I").pack
+_pack_offset = struct.Struct(">q").pack
+_pack_timestamp = struct.Struct(">Q").pack
+
+
+def _shortstr(value):
+    data = value.encode("utf-8") if isinstance(value, str) else value
+    if len(data) > 255:
+        raise ValueError(f"{value!r} is longer than 255 bytes")
+    return bytes([len(data)]) + data
+
+
+def _longstr_field(key, value):
+    data = value.encode("utf-8")
+    return _shortstr(key) + b"S" + _pack_u32(len(data)) + data
+
+
+_OFFSET_KEY = _shortstr("offset") + b"l"
+_TRUNCATED_FIELD = _shortstr("truncated") + b"t\x01"
+
+
+class RouteEncoder:
+    """Frames for one input on one channel: `encode(batch, out)` appends wire bytes."""
+
+    def __init__(self, channel_id, frame_max, input_settings, hostname=HOSTNAME):
+        self.channel_id = channel_id
+        self.max_body = frame_max - 8 if frame_max else 1 << 30
+        method = (struct.pack(">HHH", CLASS_BASIC, METHOD_PUBLISH, 0)
+                  + _shortstr(input_settings.exchange) + _shortstr(input_settings.routing_key)
+                  + b"\x01")                                      # mandatory, not immediate
+        self.method_frame = _pack_frame_head(1, channel_id, len(method)) + method + FRAME_END
+        fields = _longstr_field("input", input_settings.name) + _longstr_field("host", hostname)
+        if input_settings.path and input_settings.type != "stdin":
+            fields += _longstr_field("path", input_settings.path)
+        self.constant_fields = fields
+        self.props_head = struct.pack(">H", PROPERTY_FLAGS) + _shortstr(CONTENT_TYPE)
+        self.props_tail_head = bytes([input_settings.delivery_mode])
+        self.app_id = _shortstr(APP_ID)
+
+    def _props(self, fields, timestamp):
+        return (self.props_head + _pack_u32(len(fields)) + fields + self.props_tail_head
+                + _pack_timestamp(timestamp) + self.app_id)
+
+    def encode(self, batch, out):
+        """Append the frames of every line in `batch` to the list `out`."""
+        channel = self.channel_id
+        method = self.method_frame
+        append = out.append
+        if batch.offsets is None and batch.truncated is None:
+            props = self._props(self.constant_fields, batch.timestamp)
+            size = 12 + len(props)                  # class, weight, body size + properties
+            for body in batch.lines:
+                n = len(body)
+                append(method)
+                append(_pack_content_head(2, channel, size, CLASS_BASIC, 0, n))
+                append(props)
+                if n <= self.max_body:
+                    append(_pack_body_head(0xCE, 3, channel, n))
+                    append(body)
+                    append(FRAME_END)
+                else:
+                    append(FRAME_END)
+                    self._split_body(body, out)
+            return
+        offsets = batch.offsets
+        truncated = batch.truncated or ()
+        for index, body in enumerate(batch.lines):
+            fields = self.constant_fields
+            if offsets is not None:
+                fields += _OFFSET_KEY + _pack_offset(offsets[index])
+            if index in truncated:
+                fields += _TRUNCATED_FIELD
+            props = self._props(fields, batch.timestamp)
+            n = len(body)
+            append(method)
+            append(_pack_content_head(2, channel, 12 + len(props), CLASS_BASIC, 0, n))
+            append(props)
+            append(FRAME_END)
+            self._split_body(body, out)
+
+    def _split_body(self, body, out):
+        step = self.max_body
+        for start in range(0, len(body), step):
+            part = body[start:start + step]
+            out.append(_pack_frame_head(3, self.channel_id, len(part)))
+            out.append(part)
+            out.append(FRAME_END)

@@ -1,0 +1,184 @@
+"""One connection to the broker: connect, declare the inputs' queues, open the publishing
+channel, and read every incoming frame in one place.
+
+Only the publisher greenlet writes to the socket. A second greenlet, owned by the session,
+does nothing but read frames (acks, nacks, returns, connection.blocked, close, heartbeats)
+and hand them to callbacks; a py-amqp connection is not safe for two writers (py-amqp#90)
+but a gevent socket is fine with one reader and one writer. The reader also watches for a
+silent peer: no frame for two heartbeat intervals means the broker is gone, even when the
+TCP connection still looks open.
+"""
+
+import logging
+import socket
+import ssl as ssl_module
+
+import amqp
+import gevent
+from amqp import exceptions as amqp_errors
+from gevent.event import Event
+
+log = logging.getLogger("tailrabbit.publisher")
+
+# What a lost, refused or broken connection can raise; anything else is a bug.
+CONNECTION_ERRORS = (OSError, EOFError, gevent.Timeout, ssl_module.SSLError,
+                     amqp_errors.AMQPError) + amqp.Connection.recoverable_connection_errors
+# py-amqp's default TCP_USER_TIMEOUT of 1 s kills a connection the broker stops reading
+# under flow control and silently loses what was written (FIELD-NOTES). Heartbeats detect
+# a dead peer instead.
+SOCKET_SETTINGS = {socket.TCP_USER_TIMEOUT: 0} if hasattr(socket, "TCP_USER_TIMEOUT") else {}
+
+
+class SessionLost(Exception):
+    """The connection failed; the publisher reconnects and publishes unconfirmed lines."""
+
+
+class DeclareFailed(Exception):
+    def __init__(self, input_settings, error):
+        self.input = input_settings
+        self.error = error
+        super().__init__(f"cannot declare queue {input_settings.queue!r} for input "
+                         f"{input_settings.name!r}: {describe(error)}")
+
+
+def describe(error):
+    """A short, password-free description of a connection or channel error."""
+    if isinstance(error, amqp_errors.AMQPError):
+        return f"{error.reply_text or error.__class__.__name__} ({error.code})"
+    if isinstance(error, gevent.Timeout):
+        return "timed out"
+    return str(error) or error.__class__.__name__
+
+
+def ssl_options(broker):
+    if not broker.ssl:
+        return False
+    context = ssl_module.create_default_context(cafile=broker.ssl_ca)
+    if not broker.ssl_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl_module.CERT_NONE
+    if broker.ssl_cert:
+        context.load_cert_chain(broker.ssl_cert, broker.ssl_key)
+    return context
+
+
+class Session:
+    """A connected, declared, confirm-mode channel, or an exception from `open`."""
+
+    def __init__(self, broker, host, port, callbacks):
+        self.address = f"{host}:{port}"
+        self.callbacks = callbacks
+        self.blocked = False
+        self.failed = Event()          # set once the connection is unusable
+        self.error = None
+        self._reader = None
+        self.connection = amqp.Connection(
+            host=self.address, userid=broker.user, password=broker.password,
+            virtual_host=broker.vhost, heartbeat=broker.heartbeat,
+            connect_timeout=broker.connect_timeout, socket_settings=SOCKET_SETTINGS,
+            ssl=ssl_options(broker), on_blocked=self._on_blocked,
+            on_unblocked=self._on_unblocked, client_properties={"product": "tailrabbit"})
+        self.heartbeat = broker.heartbeat
+        self.channel = None
+        self.channel_id = None
+
+    def open(self, inputs, confirm, timeout):
+        """Connect and declare; returns the inputs whose queues could not be declared."""
+        with gevent.Timeout(timeout):
+            self.connection.connect()
+        self.heartbeat = self.connection.heartbeat
+        failed = []
+        declare_channel = self.connection.channel()
+        for item in inputs:
+            try:
+                with gevent.Timeout(timeout):
+                    self._declare(declare_channel, item)
+            except amqp_errors.ChannelError as error:
+                failed.append(DeclareFailed(item, error))
+                declare_channel = self.connection.channel()   # the broker closed the old one
+        declare_channel.close()
+        self.channel = self.connection.channel()
+        self.channel_id = self.channel.channel_id
+        if confirm:
+            self.channel.confirm_select()
+            self.channel.events["basic_ack"].add(self.callbacks.on_ack)
+            self.channel.events["basic_nack"].add(self.callbacks.on_nack)
+        self.channel.events["basic_return"].add(self.callbacks.on_return)
+        return failed
+
+    @staticmethod
+    def _declare(channel, item):
+        channel.queue_declare(item.queue, durable=item.durable, auto_delete=item.auto_delete,
+                              arguments=item.queue_arguments or None)
+        if item.exchange:
+            channel.queue_bind(item.queue, item.exchange, item.routing_key)
+
+    @property
+    def frame_max(self):
+        return self.connection.frame_max
+
+    def start_reader(self):
+        self._reader = gevent.spawn(self._read_frames)
+
+    def fail(self, reason):
+        """Mark the connection unusable and wake the writer, even from a blocked sendall."""
+        if self.failed.is_set():
+            return
+        self.error = reason
+        self.failed.set()
+        sock = getattr(self.connection._transport, "sock", None)   # None before connect
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _read_frames(self):
+        limit = self.heartbeat * 2 + 1 if self.heartbeat else None
+        blocking_read = self.connection.blocking_read
+        try:
+            while True:
+                if limit:
+                    with gevent.Timeout(limit, SessionLost(
+                            f"no frame from the broker in {limit} s (heartbeat missed)")):
+                        blocking_read(None)
+                else:
+                    blocking_read(None)
+        except gevent.GreenletExit:
+            raise
+        except SessionLost as error:
+            self.fail(str(error))
+        except CONNECTION_ERRORS as error:
+            self.fail(describe(error))
+        except Exception as error:      # e.g. py-amqp answering a close while we write
+            log.warning("reading from %s failed: %r", self.address, error)
+            self.fail(describe(error))
+
+    def _on_blocked(self, reason):
+        self.blocked = True
+        self.callbacks.on_blocked(reason)
+
+    def _on_unblocked(self):
+        self.blocked = False
+        self.callbacks.on_unblocked()
+
+    def write(self, data):
+        self.connection._transport.write(data)
+        self.connection.bytes_sent += 1
+
+    def send_heartbeat(self):
+        self.connection.send_heartbeat()
+
+    def close(self, timeout=2.0):
+        """Close politely if the connection still works, else just drop the socket."""
+        if self._reader is not None:
+            self._reader.kill()
+        try:
+            with gevent.Timeout(timeout):
+                self.connection.close()
+        except Exception:          # closing a broken connection: nothing left to save
+            pass
+        try:
+            self.connection.collect()
+        except Exception:
+            pass

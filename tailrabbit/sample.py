@@ -1,0 +1,48 @@
+"""The commented sample config printed by `tailrabbit -m` (it passes `--check` as is)."""
+
+SAMPLE_CONFIG = """\
+; tailrabbit configuration. Every key is optional unless marked required.
+; A literal percent sign is written %%%% (ConfigParser interpolation).
+
+[tailrabbit]
+; Read checkpoints and pipe spools live here (default: a per-user state dir).
+;state_dir = /var/lib/tailrabbit
+; Lines held in memory, all inputs together.
+buffer = 100000
+; Seconds between per-input stats log lines (0 = off); SIGUSR1 logs them at once.
+stats_interval = 60
+; Seconds to publish what is buffered on SIGTERM/SIGINT.
+shutdown_timeout = 10
+
+[rabbitmq]
+; One host, or a list tried in order: rabbit1, rabbit2:5673
+host = localhost
+port = 5672
+vhost = /
+user = guest
+; Or password_file = PATH, or password_env = VARNAME.
+password = guest
+heartbeat = 30
+connect_timeout = 5
+; Seconds between planned reconnects (None = never); nothing is lost or repeated.
+refresh = 50
+; Publisher confirms: a line counts as delivered only when the broker confirmed it.
+confirm = True
+
+; One section per input; the name after "input:" is the input's name.
+[input:nginx]
+; nginx writes its access log into this named pipe (created if missing).
+type = fifo
+path = /tmp/tailrabbit-nginx-access.fifo
+queue = nginx
+durable = True
+delivery_mode = 2
+
+[input:api]
+; A log file, or a glob such as /var/log/api/*.log; followed across logrotate.
+type = file
+path = /tmp/tailrabbit-api.log
+queue = api
+; First run only: read files already present from their beginning or their end.
+start_at = end
+"""

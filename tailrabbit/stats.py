@@ -1,0 +1,40 @@
+"""Per-input counters, the periodic stats log line, and the connection state.
+
+Counters are plain integers bumped by whoever does the work (inputs count what they read,
+the publisher what it sent and what the broker confirmed); nothing here is on the hot path
+beyond an attribute add per batch.
+"""
+
+import logging
+
+log = logging.getLogger("tailrabbit.stats")
+
+COUNTERS = ("read", "published", "confirmed", "spooled", "dropped", "truncated", "returned")
+
+
+class InputStats:
+    __slots__ = COUNTERS
+
+    def __init__(self):
+        for name in COUNTERS:
+            setattr(self, name, 0)
+
+
+class Stats:
+    def __init__(self, input_names=()):
+        self.inputs = {name: InputStats() for name in input_names}
+        self.connected = False
+        self.connection_state = "connecting"
+
+    def of(self, input_name):
+        stats = self.inputs.get(input_name)
+        if stats is None:
+            stats = self.inputs[input_name] = InputStats()
+        return stats
+
+    def log(self, buffered_of):
+        """One INFO line per input; `buffered_of(name)` gives the lines it holds now."""
+        for name, counters in self.inputs.items():
+            figures = " ".join(f"{key}={getattr(counters, key)}" for key in COUNTERS)
+            log.info("stats input=%s %s buffered=%d connection=%s", name, figures,
+                     buffered_of(name), self.connection_state)
