@@ -26,7 +26,7 @@ from tailrabbit.publisher.session import (CONNECTION_ERRORS, Session, SessionLos
 
 log = logging.getLogger("tailrabbit.publisher")
 
-CONFIRM_WINDOW = 20000        # lines published and not yet confirmed, at most
+CONFIRM_WINDOW = 50000        # lines published and not yet confirmed, at most
 LINES_PER_WRITE = 512         # lines taken from the buffer for one sendall, about
 REFRESH_CONFIRM_WAIT = 30.0   # a planned reconnect waits this long for outstanding confirms
 BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0

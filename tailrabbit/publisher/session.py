@@ -174,7 +174,7 @@ class Session:
         if self._reader is not None:
             self._reader.kill()
         try:
-            with gevent.Timeout(timeout):
+            with gevent.Timeout(timeout, False):    # False: a timeout just ends the block
                 self.connection.close()
         except Exception:          # closing a broken connection: nothing left to save
             pass
