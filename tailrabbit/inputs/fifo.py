@@ -17,6 +17,7 @@ import os
 import stat
 
 import gevent
+from gevent.socket import wait_read
 
 from tailrabbit.inputs.base import Input
 
@@ -38,6 +39,9 @@ class FifoInput(Input):
                 gevent.sleep(RETRY_SECONDS)
                 continue
             try:
+                # read() on a FIFO without a writer returns EOF at once; poll does not
+                # report it readable until a writer has come: wait for one first.
+                wait_read(fd)
                 self.pump(fd, self.new_splitter())
             finally:
                 os.close(fd)

@@ -1,0 +1,52 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from helpers import Broker, Tailrabbit, base_config, unique, write_config  # noqa: E402
+
+
+@pytest.fixture
+def broker():
+    client = Broker()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def tailrabbit_factory(tmp_path):
+    """Start tailrabbit processes on configs built from dicts; stops leftovers after."""
+    started = []
+
+    def start(sections, stdin=None, name="tailrabbit", args=()):
+        path = write_config(tmp_path / f"{name}.ini", sections)
+        kwargs = {} if stdin is None else {"stdin": stdin}
+        process = Tailrabbit(str(path), str(tmp_path / f"{name}.log"), args=args, **kwargs)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    path = tmp_path / "state"
+    path.mkdir()
+    return str(path)
+
+
+@pytest.fixture
+def config(state_dir):
+    """A base config dict on the shared broker; tests add their inputs."""
+    return base_config(state_dir)
+
+
+@pytest.fixture
+def queue_name(broker):
+    name = unique("tr")
+    broker.queues.append(name)
+    return name

@@ -1,0 +1,163 @@
+"""Test helpers: run tailrabbit as a real process, talk to the real broker, wait on
+conditions (never sleep-and-hope)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import amqp
+
+BROKER = os.environ.get("TAILRABBIT_TEST_BROKER", "127.0.0.1:5672")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def unique(prefix="t"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_for(predicate, timeout=20.0, interval=0.05, message="condition"):
+    """Poll `predicate` until it returns a truthy value; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def connect(address=BROKER):
+    connection = amqp.Connection(address, socket_settings={socket.TCP_USER_TIMEOUT: 0})
+    connection.connect()
+    return connection
+
+
+class Broker:
+    """A connection for the test's own checks: queue depth, consuming, cleanup."""
+
+    def __init__(self, address=BROKER):
+        self.address = address
+        self.connection = connect(address)
+        self.channel = self.connection.channel()
+        self.queues = []
+
+    def declare(self, queue, **kwargs):
+        self.channel.queue_declare(queue, **kwargs)
+        self.queues.append(queue)
+
+    def depth(self, queue):
+        """Messages ready in `queue`, 0 if it does not exist yet."""
+        channel = self.connection.channel()
+        try:
+            return channel.queue_declare(queue, passive=True).message_count
+        except amqp.exceptions.NotFound:
+            return 0
+        finally:
+            if channel.is_open:
+                channel.close()
+
+    def wait_depth(self, queue, count, timeout=30.0):
+        return wait_for(lambda: self.depth(queue) >= count, timeout,
+                        message=f"{count} messages in {queue} (have {self.depth(queue)})")
+
+    def consume_all(self, queue, settle=0.3, timeout=60.0):
+        """Every message in `queue` now, as amqp.Message objects, in queue order."""
+        messages = []
+        channel = self.connection.channel()
+        channel.basic_qos(0, 1000, False)
+        channel.basic_consume(queue, no_ack=True, callback=messages.append)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.connection.drain_events(timeout=settle)
+            except socket.timeout:
+                break
+        channel.close()
+        return messages
+
+    def close(self):
+        for queue in self.queues:
+            try:
+                self.channel.queue_delete(queue)
+            except Exception:
+                pass
+        self.connection.close()
+
+
+def write_config(path, sections):
+    """sections: {"rabbitmq": {...}, "input:x": {...}} -> an INI file at path."""
+    lines = []
+    for name, keys in sections.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {value}" for key, value in keys.items())
+        lines.append("")
+    with open(path, "w") as handle:
+        handle.write("\n".join(lines))
+    return path
+
+
+def base_config(state_dir, broker=BROKER, **process):
+    host, port = broker.rsplit(":", 1)
+    return {
+        "tailrabbit": {"state_dir": state_dir, "stats_interval": 0, **process},
+        "rabbitmq": {"host": host, "port": port, "refresh": "None", "heartbeat": 10,
+                     "connect_timeout": 2},
+    }
+
+
+class Tailrabbit:
+    """A tailrabbit process started the way supervisord starts it."""
+
+    def __init__(self, config_path, log_path, stdin=subprocess.DEVNULL, args=()):
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tailrabbit", "-c", config_path, *args],
+            stdin=stdin, stdout=self._log, stderr=self._log, cwd=REPO)
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    def log(self):
+        with open(self.log_path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+
+    def wait_log(self, text, timeout=20.0):
+        return wait_for(lambda: text in self.log(), timeout, message=f"{text!r} in the log")
+
+    def signal(self, signum):
+        self.process.send_signal(signum)
+
+    def stop(self, timeout=30.0):
+        """SIGTERM and wait; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout=30.0):
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self._log.close()
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_cli(*args, stdin=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "tailrabbit", *args], input=stdin,
+                          capture_output=True, timeout=timeout, cwd=REPO)

@@ -1,0 +1,60 @@
+"""fifo end to end: created if missing, writers come and go, unterminated tails, order."""
+
+import os
+import stat
+
+from helpers import unique, wait_for
+
+
+def fifo_config(config, queue, path, **extra):
+    config["input:nginx"] = {"type": "fifo", "path": path, "queue": queue, **extra}
+    return config
+
+
+def open_writer(path, timeout=20):
+    """Open the FIFO for writing once tailrabbit reads it (non-blocking open fails before)."""
+    def attempt():
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+    fd = wait_for(attempt, timeout, message=f"a reader on {path}")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def test_fifo_created_and_writers_reopen_with_unterminated_tails(
+        broker, config, queue_name, tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "access.fifo")
+    proc = tailrabbit_factory(fifo_config(config, queue_name, path))
+    wait_for(lambda: os.path.exists(path), message="the FIFO to be created")
+    assert stat.S_ISFIFO(os.stat(path).st_mode)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    expected = []
+    for writer in range(3):
+        fd = open_writer(path)
+        lines = [b"writer %d line %d" % (writer, i) for i in range(1000)]
+        os.write(fd, b"\n".join(lines) + b"\n" + b"tail of writer %d" % writer)
+        os.close(fd)
+        expected += lines + [b"tail of writer %d" % writer]
+        broker.wait_depth(queue_name, len(expected))
+    assert proc.stop() == 0, proc.log()
+    messages = broker.consume_all(queue_name)
+    assert [m.body for m in messages] == expected
+    assert messages[0].properties["application_headers"]["path"] == path
+    assert "offset" not in messages[0].properties["application_headers"]
+
+
+def test_fifo_stream_in_many_small_writes_keeps_order(broker, config, queue_name,
+                                                      tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "stream.fifo")
+    proc = tailrabbit_factory(fifo_config(config, queue_name, path))
+    fd = open_writer(path)
+    expected = [b"%d %s" % (i, b"x" * (i % 300)) for i in range(20000)]
+    data = b"".join(line + b"\n" for line in expected)
+    for start in range(0, len(data), 777):           # writes that split lines anywhere
+        os.write(fd, data[start:start + 777])
+    os.close(fd)
+    broker.wait_depth(queue_name, len(expected))
+    assert proc.stop() == 0, proc.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == expected

@@ -1,0 +1,54 @@
+"""file end to end: start_at, appends, offsets, a path that appears later."""
+
+import os
+
+from helpers import wait_for
+
+
+def file_config(config, queue, path, **extra):
+    config["input:api"] = {"type": "file", "path": path, "queue": queue, **extra}
+    return config
+
+
+def append(path, data):
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
+def test_start_at_end_ships_only_new_lines_with_offsets(broker, config, queue_name,
+                                                        tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "api.log")
+    append(path, b"old line 1\nold line 2\n")
+    old_size = os.path.getsize(path)
+    proc = tailrabbit_factory(file_config(config, queue_name, path))
+    proc.wait_log("connected to")
+    wait_for(lambda: os.path.exists(path))
+    append(path, b"new 1\n\nnew 2\npartial")
+    broker.wait_depth(queue_name, 2)
+    append(path, b" line\n")
+    broker.wait_depth(queue_name, 3)
+    assert proc.stop() == 0, proc.log()
+    messages = broker.consume_all(queue_name)
+    assert [m.body for m in messages] == [b"new 1", b"new 2", b"partial line"]
+    headers = [m.properties["application_headers"] for m in messages]
+    assert [h["offset"] for h in headers] == [old_size, old_size + 7, old_size + 13]
+    assert all(h["path"] == path and h["input"] == "api" for h in headers)
+
+
+def test_start_at_beginning_and_a_file_that_appears_later(broker, config, queue_name,
+                                                          tailrabbit_factory, tmp_path):
+    present = str(tmp_path / "present.log")
+    later = str(tmp_path / "later.log")
+    append(present, b"a\nb\n")
+    config = file_config(config, queue_name, present, start_at="beginning")
+    config["input:later"] = {"type": "file", "path": later, "queue": queue_name + "-later"}
+    broker.queues.append(queue_name + "-later")
+    proc = tailrabbit_factory(config)
+    broker.wait_depth(queue_name, 2)
+    proc.wait_log(f"{later} does not exist yet")
+    append(later, b"first\nsecond\n")
+    broker.wait_depth(queue_name + "-later", 2)
+    assert proc.stop() == 0, proc.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == [b"a", b"b"]
+    assert [m.body for m in broker.consume_all(queue_name + "-later")] == [b"first",
+                                                                            b"second"]
