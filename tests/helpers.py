@@ -80,13 +80,25 @@ class Broker:
         channel.close()
         return messages
 
+    def reconnect(self):
+        """After the broker closed our connection (close_all_connections in a test)."""
+        try:
+            self.connection.collect()
+        except Exception:
+            pass
+        self.connection = connect(self.address)
+        self.channel = self.connection.channel()
+
     def close(self):
-        for queue in self.queues:
-            try:
+        try:
+            for queue in self.queues:
                 self.channel.queue_delete(queue)
-            except Exception:
-                pass
-        self.connection.close()
+            self.connection.close()
+        except Exception:
+            self.reconnect()
+            for queue in self.queues:
+                self.connection.channel().queue_delete(queue)
+            self.connection.close()
 
 
 def write_config(path, sections):
@@ -161,3 +173,53 @@ class Tailrabbit:
 def run_cli(*args, stdin=None, timeout=60):
     return subprocess.run([sys.executable, "-m", "tailrabbit", *args], input=stdin,
                           capture_output=True, timeout=timeout, cwd=REPO)
+
+
+class LineWriter:
+    """Writes numbered lines into a FIFO or file at a steady rate, in a thread."""
+
+    def __init__(self, path, count, per_second, prefix=b"line"):
+        import threading
+        self.path, self.count, self.per_second, self.prefix = path, count, per_second, prefix
+        self.written = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def expected(self):
+        return [b"%s %07d" % (self.prefix, i) for i in range(self.count)]
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _run(self):
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            started = time.monotonic()
+            step = max(1, self.per_second // 100)
+            for start in range(0, self.count, step):
+                end = min(self.count, start + step)
+                os.write(fd, b"".join(b"%s %07d\n" % (self.prefix, i)
+                                      for i in range(start, end)))
+                self.written = end
+                delay = started + end / self.per_second - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+        finally:
+            os.close(fd)
+
+    def join(self, timeout=60):
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the writer did not finish"
+
+
+def check_at_least_once(bodies, expected):
+    """Every expected line arrived, first arrivals in order; returns the duplicate count."""
+    seen, first = set(), []
+    for body in bodies:
+        if body not in seen:
+            seen.add(body)
+            first.append(body)
+    missing = set(expected) - seen
+    assert not missing, f"{len(missing)} lines lost, e.g. {sorted(missing)[:3]}"
+    assert first == expected, "lines arrived out of order"
+    return len(bodies) - len(first)

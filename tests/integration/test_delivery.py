@@ -1,0 +1,77 @@
+"""Delivery under traffic: planned refresh, a connection cut, SIGTERM drain, idle CPU."""
+
+import os
+import subprocess
+import time
+
+from helpers import LineWriter, check_at_least_once, wait_for
+from integration.test_fifo import open_writer
+
+
+def fifo_input(config, queue, path):
+    config["input:web"] = {"type": "fifo", "path": path, "queue": queue}
+    return config
+
+
+def test_refresh_under_traffic_loses_and_repeats_nothing(broker, config, queue_name,
+                                                         tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "web.fifo")
+    config["rabbitmq"]["refresh"] = 1
+    proc = tailrabbit_factory(fifo_input(config, queue_name, path))
+    os.close(open_writer(path))                       # wait until it reads the FIFO
+    writer = LineWriter(path, 40000, 10000).start()
+    writer.join()
+    broker.wait_depth(queue_name, writer.count)
+    assert proc.stop() == 0, proc.log()
+    assert proc.log().count("connected to") >= 3       # it did reconnect, several times
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == writer.expected()                 # exactly once, in order
+
+
+def test_connection_cut_under_traffic_loses_nothing(broker, config, queue_name,
+                                                    tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "web.fifo")
+    proc = tailrabbit_factory(fifo_input(config, queue_name, path))
+    os.close(open_writer(path))
+    writer = LineWriter(path, 40000, 10000).start()
+    wait_for(lambda: writer.written > 10000, message="traffic")
+    subprocess.run(["rabbitmqctl", "close_all_connections", "tailrabbit test cut"],
+                   check=True, capture_output=True)
+    writer.join()
+    broker.reconnect()
+    proc.wait_log("lost", timeout=10)
+    broker.wait_depth(queue_name, writer.count)
+    assert proc.stop() == 0, proc.log()
+    duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
+                                     writer.expected())
+    assert duplicates <= 50000    # only the unconfirmed window can be repeated
+    print(f"duplicates after the cut: {duplicates}")
+
+
+def test_sigterm_publishes_what_is_buffered_and_exits_zero(broker, config, queue_name,
+                                                          tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "web.fifo")
+    proc = tailrabbit_factory(fifo_input(config, queue_name, path))
+    fd = open_writer(path)
+    os.write(fd, b"".join(b"burst %05d\n" % i for i in range(20000)))
+    os.close(fd)
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"burst %05d" % i for i in range(20000)]
+
+
+def test_idle_inputs_use_no_cpu(broker, config, queue_name, tailrabbit_factory, tmp_path):
+    config = fifo_input(config, queue_name, str(tmp_path / "idle.fifo"))
+    log = tmp_path / "idle.log"
+    log.write_bytes(b"")
+    config["input:file"] = {"type": "file", "path": str(log), "queue": queue_name}
+    config["input:glob"] = {"type": "file", "path": str(tmp_path / "missing.log"),
+                            "queue": queue_name}
+    proc = tailrabbit_factory(config)
+    proc.wait_log("connected to")
+    time.sleep(1)                                   # let start-up work finish
+    before = proc.cpu_seconds()
+    time.sleep(5)                                   # the measurement window itself
+    used = proc.cpu_seconds() - before
+    assert used < 0.1, f"{used:.3f} CPU seconds in 5 s idle"
+    assert proc.stop() == 0
