@@ -1,0 +1,63 @@
+import pytest
+
+from tailrabbit import config
+
+
+def load(tmp_path, text, environ=None):
+    path = tmp_path / "c.ini"
+    path.write_text(text)
+    return config.load(str(path), environ=environ or {})
+
+
+def test_seed_config_is_one_stdin_input(tmp_path):
+    settings = load(tmp_path, "[rabbitmq]\nhost = localhost\nqueue = logs\ndurable = False\n"
+                              "auto_delete = True\ndelivery_mode = 1\nrefresh = 30\n"
+                              "buffer = 500\n[logging]\n"
+                              "log_format = %%(asctime)s %%(message)s\n")
+    [item] = settings.inputs
+    assert (item.name, item.type, item.queue, item.durable, item.auto_delete,
+            item.delivery_mode) == ("stdin", "stdin", "logs", False, True, 1)
+    assert settings.process.buffer == 500
+    assert settings.broker.refresh == 30
+    assert settings.logging.format == "%(asctime)s %(message)s"
+
+
+def test_rabbitmq_flags_are_input_defaults_and_inputs_override(tmp_path):
+    settings = load(tmp_path, "[rabbitmq]\ndurable = no\ndelivery_mode = 1\n"
+                              "[input:a]\ntype = stdin\n"
+                              "[input:b]\ntype = fifo\npath = /tmp/b\ndurable = YES\n")
+    a, b = settings.inputs
+    assert (a.durable, a.delivery_mode, a.queue, a.routing_key) == (False, 1, "a", "a")
+    assert (b.durable, b.overflow) == (True, "spool")
+    assert a.overflow == "block"
+
+
+def test_hosts_list_and_refresh_none(tmp_path):
+    settings = load(tmp_path, "[rabbitmq]\nhost = r1, r2:5673\nport = 5999\nrefresh = None\n"
+                              "[input:a]\ntype = stdin\n")
+    assert settings.broker.hosts == (("r1", 5999), ("r2", 5673))
+    assert settings.broker.refresh is None
+
+
+def test_password_sources(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    settings = load(tmp_path, f"[rabbitmq]\npassword_file = {secret}\n[input:a]\ntype=stdin\n")
+    assert settings.broker.password == "from-file"
+    settings = load(tmp_path, "[rabbitmq]\npassword_env = PW\n[input:a]\ntype=stdin\n",
+                    environ={"PW": "from-env"})
+    assert settings.broker.password == "from-env"
+    assert "from-env" not in repr(settings)
+    with pytest.raises(config.ConfigError, match="password_env: environment variable"):
+        load(tmp_path, "[rabbitmq]\npassword_env = NOPE\n[input:a]\ntype=stdin\n")
+
+
+def test_same_queue_with_other_flags_is_refused(tmp_path):
+    with pytest.raises(config.ConfigError, match=r"\[input:b\] queue: queue 'q' is also used"):
+        load(tmp_path, "[input:a]\ntype = stdin\nqueue = q\n"
+                       "[input:b]\ntype = fifo\npath = /x\nqueue = q\ndurable = no\n")
+
+
+def test_level_accepts_names_and_numbers():
+    assert config.parse_level("30", ValueError) == "30"
+    assert config.parse_level("debug", ValueError) == "DEBUG"

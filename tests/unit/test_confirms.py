@@ -1,0 +1,41 @@
+from tailrabbit.line import Batch
+from tailrabbit.publisher.confirms import ConfirmTracker
+
+
+def batch(n, name="x"):
+    return Batch(name, [b"l"] * n)
+
+
+def test_multiple_acks_release_in_order():
+    tracker = ConfirmTracker()
+    a, b, c = batch(3), batch(2), batch(4)
+    for item in (a, b, c):
+        tracker.add(item)
+    assert tracker.outstanding == 9
+    assert tracker.ack(2, True) == []
+    assert tracker.ack(5, True) == [a, b]
+    assert tracker.ack(9, True) == [c]
+    assert tracker.outstanding == 0
+
+
+def test_single_acks_out_of_order_release_only_contiguous_prefixes():
+    tracker = ConfirmTracker()
+    a, b = batch(2), batch(2)
+    tracker.add(a)
+    tracker.add(b)
+    assert tracker.ack(4, False) == []
+    assert tracker.ack(3, False) == []
+    assert tracker.ack(1, False) == []
+    assert tracker.ack(2, False) == [a, b]
+
+
+def test_take_all_returns_unconfirmed_in_order_and_resets():
+    tracker = ConfirmTracker()
+    a, b = batch(2), batch(2)
+    tracker.add(a)
+    tracker.add(b)
+    tracker.ack(2, True)
+    tracker.add(batch(1))
+    remaining = tracker.take_all()
+    assert remaining[0] is b and len(remaining) == 2
+    assert tracker.outstanding == 0 and len(tracker) == 0

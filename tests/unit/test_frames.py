@@ -1,0 +1,51 @@
+"""The hand-built frames decode, with py-amqp's own decoder, to what we meant."""
+
+import struct
+
+from amqp.basic_message import Message
+from amqp.serialization import loads
+
+from tailrabbit.config import InputSettings
+from tailrabbit.line import Batch
+from tailrabbit.publisher.frames import RouteEncoder
+
+
+def split_frames(data):
+    frames = []
+    while data:
+        kind, channel, size = struct.unpack(">BHI", data[:7])
+        assert data[7 + size] == 0xCE
+        frames.append((kind, channel, data[7:7 + size]))
+        data = data[8 + size:]
+    return frames
+
+
+def decode_header(payload):
+    class_id, weight, body_size = struct.unpack(">HHQ", payload[:12])
+    message = Message()
+    message._load_properties(class_id, payload, 12)
+    return body_size, message.properties
+
+
+def test_file_line_frames_round_trip_through_py_amqp():
+    item = InputSettings(name="api", type="file", path="/var/log/api.log", queue="q",
+                         routing_key="rk", exchange="ex", delivery_mode=1)
+    encoder = RouteEncoder(3, 23, item, hostname="web1")     # bodies of 15 bytes at most
+    out = []
+    encoder.encode(Batch("api", [b"short", b"x" * 30], offsets=[0, 6], truncated={1},
+                         timestamp=1700000000), out)
+    frames = split_frames(b"".join(out))
+    assert [f[0] for f in frames] == [1, 2, 3, 1, 2, 3, 3]
+    assert all(f[1] == 3 for f in frames)
+    args, _ = loads("ssb", frames[0][2], 6)        # after class, method, reserved short
+    assert args == ["ex", "rk", True]              # mandatory: unroutable lines come back
+    size, props = decode_header(frames[1][2])
+    assert size == 5 and frames[2][2] == b"short"
+    assert props == {"content_type": "text/plain", "delivery_mode": 1,
+                     "timestamp": 1700000000, "app_id": "tailrabbit",
+                     "application_headers": {"input": "api", "host": "web1",
+                                             "path": "/var/log/api.log", "offset": 0}}
+    size, props = decode_header(frames[4][2])
+    assert size == 30 and frames[5][2] + frames[6][2] == b"x" * 30
+    assert props["application_headers"]["truncated"] is True
+    assert props["application_headers"]["offset"] == 6
