@@ -250,7 +250,8 @@ def _process(section, seed_rabbit):
         buffer = seed_rabbit.integer("buffer", DEFAULT_BUFFER, minimum=1)
     metrics = section.string("metrics")
     return ProcessSettings(
-        state_dir=os.path.expanduser(section.string("state_dir") or default_state_dir()),
+        state_dir=os.path.abspath(os.path.expanduser(section.string("state_dir")
+                                                     or default_state_dir())),
         buffer=buffer,
         stats_interval=section.number("stats_interval", 60.0, minimum=0),
         shutdown_timeout=section.number("shutdown_timeout", 10.0, minimum=0),
@@ -350,7 +351,8 @@ def _input(section, defaults):
         raise section.error("start_at", "applies only to type = file")
     queue = section.string("queue") or name
     return InputSettings(
-        name=name, type=kind, path=os.path.expanduser(path) if path else None, queue=queue,
+        name=name, type=kind, path=os.path.abspath(os.path.expanduser(path)) if path else None,
+        queue=queue,
         durable=section.boolean("durable", defaults["durable"]),
         auto_delete=section.boolean("auto_delete", defaults["auto_delete"]),
         delivery_mode=_delivery_mode(section, defaults["delivery_mode"]),
