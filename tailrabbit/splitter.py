@@ -6,6 +6,12 @@ Lines longer than `max_line_bytes` are cut there, flagged truncated, and the res
 next "\n" is skipped, even when it arrives over several reads.
 """
 
+from itertools import accumulate
+
+
+def _next_offset(offset, line):
+    return offset + len(line) + 1
+
 
 class LineSplitter:
     def __init__(self, max_line_bytes, offset=0):
@@ -31,12 +37,20 @@ class LineSplitter:
         parts = chunk.split(b"\n")
         tail = parts.pop()
         limit = self.max_line_bytes
-        if (not want_offsets and not self._skipping and len(tail) <= limit
+        if (not self._skipping and len(tail) <= limit
                 and (not parts or max(map(len, parts)) <= limit)):
-            # The fast path: a chunk of ordinary lines.
-            self.offset += len(chunk) - len(tail)
+            # The fast path: a chunk of ordinary lines, the common case by far.
+            start = self.offset
+            self.offset = start + len(chunk) - len(tail)
             self._partial = tail
-            return [line for line in parts if line], None, None
+            if not want_offsets:
+                return [line for line in parts if line], None, None
+            offsets = list(accumulate(parts, _next_offset, initial=start))
+            offsets.pop()
+            if b"" in parts:
+                kept = [i for i, line in enumerate(parts) if line]
+                return [parts[i] for i in kept], [offsets[i] for i in kept], None
+            return parts, offsets, None
         lines, offsets, truncated = [], [], set()
         offset = self.offset
         for line in parts:

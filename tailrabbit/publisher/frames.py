@@ -76,27 +76,60 @@ class RouteEncoder:
 
     def encode(self, batch, out):
         """Append the frames of every line in `batch` to the list `out`."""
-        channel = self.channel_id
-        method = self.method_frame
-        append = out.append
         if batch.offsets is None and batch.truncated is None:
-            props = self._props(self.constant_fields, batch.timestamp)
-            size = 12 + len(props)                  # class, weight, body size + properties
-            for body in batch.lines:
-                n = len(body)
-                append(method)
-                append(_pack_content_head(2, channel, size, CLASS_BASIC, 0, n))
-                append(props)
-                if n <= self.max_body:
-                    append(_pack_body_head(0xCE, 3, channel, n))
-                    append(body)
-                    append(FRAME_END)
-                else:
-                    append(FRAME_END)
-                    self._split_body(body, out)
-            return
+            self._encode_constant(batch, out)
+        elif batch.truncated is None:
+            self._encode_with_offsets(batch, out)
+        else:
+            self._encode_each(batch, out)
+
+    def _encode_constant(self, batch, out):
+        """Lines whose properties are all alike (stdin, fifo): one props for the batch."""
+        channel, method, max_body, append = self.channel_id, self.method_frame, \
+            self.max_body, out.append
+        props = self._props(self.constant_fields, batch.timestamp)
+        size = 12 + len(props)                  # class, weight, body size + properties
+        for body in batch.lines:
+            n = len(body)
+            append(method)
+            append(_pack_content_head(2, channel, size, CLASS_BASIC, 0, n))
+            append(props)
+            if n <= max_body:
+                append(_pack_body_head(0xCE, 3, channel, n))
+                append(body)
+                append(FRAME_END)
+            else:
+                append(FRAME_END)
+                self._split_body(body, out)
+
+    def _encode_with_offsets(self, batch, out):
+        """File lines: the props differ only in the 8 bytes of the offset header."""
+        channel, method, max_body, append = self.channel_id, self.method_frame, \
+            self.max_body, out.append
+        fields_len = len(self.constant_fields) + len(_OFFSET_KEY) + 8
+        head = (self.props_head + _pack_u32(fields_len) + self.constant_fields
+                + _OFFSET_KEY)
+        tail = self.props_tail_head + _pack_timestamp(batch.timestamp) + self.app_id
+        size = 12 + len(head) + 8 + len(tail)
+        for body, offset in zip(batch.lines, batch.offsets):
+            n = len(body)
+            append(method)
+            append(_pack_content_head(2, channel, size, CLASS_BASIC, 0, n))
+            append(head)
+            append(_pack_offset(offset))
+            append(tail)
+            if n <= max_body:
+                append(_pack_body_head(0xCE, 3, channel, n))
+                append(body)
+                append(FRAME_END)
+            else:
+                append(FRAME_END)
+                self._split_body(body, out)
+
+    def _encode_each(self, batch, out):
+        """The rare batch with truncated lines: props built line by line."""
         offsets = batch.offsets
-        truncated = batch.truncated or ()
+        truncated = batch.truncated
         for index, body in enumerate(batch.lines):
             fields = self.constant_fields
             if offsets is not None:
@@ -104,11 +137,11 @@ class RouteEncoder:
             if index in truncated:
                 fields += _TRUNCATED_FIELD
             props = self._props(fields, batch.timestamp)
-            n = len(body)
-            append(method)
-            append(_pack_content_head(2, channel, 12 + len(props), CLASS_BASIC, 0, n))
-            append(props)
-            append(FRAME_END)
+            out.append(self.method_frame)
+            out.append(_pack_content_head(2, self.channel_id, 12 + len(props), CLASS_BASIC,
+                                          0, len(body)))
+            out.append(props)
+            out.append(FRAME_END)
             self._split_body(body, out)
 
     def _split_body(self, body, out):

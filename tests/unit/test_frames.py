@@ -49,3 +49,24 @@ def test_file_line_frames_round_trip_through_py_amqp():
     assert size == 30 and frames[5][2] + frames[6][2] == b"x" * 30
     assert props["application_headers"]["truncated"] is True
     assert props["application_headers"]["offset"] == 6
+
+
+def test_fast_paths_encode_the_same_properties_as_the_general_one():
+    item = InputSettings(name="api", type="file", path="/l", queue="q", routing_key="q")
+    encoder = RouteEncoder(1, 131072, item, hostname="h")
+    lines, offsets = [b"a", b"bb", b"ccc"], [10, 12, 15]
+    fast, slow = [], []
+    encoder.encode(Batch("api", lines, offsets=offsets, timestamp=5), fast)
+    encoder._encode_each(Batch("api", lines, offsets=offsets, truncated=set(), timestamp=5),
+                         slow)
+    fast_frames, slow_frames = split_frames(b"".join(fast)), split_frames(b"".join(slow))
+    assert fast_frames == slow_frames
+    headers = [decode_header(f[2])[1]["application_headers"]["offset"]
+               for f in fast_frames if f[0] == 2]
+    assert headers == offsets
+    stdin = InputSettings(name="in", type="stdin", path=None, queue="q", routing_key="q")
+    encoder = RouteEncoder(1, 131072, stdin, hostname="h")
+    fast, slow = [], []
+    encoder.encode(Batch("in", lines, timestamp=5), fast)
+    encoder._encode_each(Batch("in", lines, truncated=set(), timestamp=5), slow)
+    assert split_frames(b"".join(fast)) == split_frames(b"".join(slow))
