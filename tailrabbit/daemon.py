@@ -27,6 +27,9 @@ SIGNALS = {signal.SIGTERM: "TERM", signal.SIGINT: "INT", signal.SIGHUP: "HUP",
            signal.SIGUSR1: "USR1"}
 
 
+CHECKPOINT_INTERVAL = 1.0
+
+
 class Halt(BaseException):
     """Stop the process with `status`; a BaseException so no `except Exception` eats it."""
 
@@ -63,13 +66,15 @@ class Daemon:
         self.stats = Stats(item.name for item in settings.inputs)
         self.buffer = LineBuffer(settings.process.buffer)
         self.watcher = DirectoryWatcher()
-        self.publisher = Publisher(settings.broker, settings.inputs, self.buffer, self.stats)
+        self.publisher = Publisher(settings.broker, settings.inputs, self.buffer, self.stats,
+                                   on_confirmed=self._on_confirmed)
         self.inputs = {item.name: make_input(item, self.buffer, self.stats,
-                                             watcher=self.watcher)
+                                             settings.process.state_dir, watcher=self.watcher)
                        for item in settings.inputs}
         self._input_greenlets = {}
         self._publisher_greenlet = None
         self._stats_greenlet = None
+        self._checkpoint_greenlet = None
 
     # ---- start and run ---------------------------------------------------------------
 
@@ -84,6 +89,7 @@ class Daemon:
             self._input_greenlets[name] = greenlet
         if self.settings.process.stats_interval:
             self._stats_greenlet = gevent.spawn(self._log_stats_forever)
+        self._checkpoint_greenlet = gevent.spawn(self._save_checkpoints_forever)
         log.info("tailrabbit started: %d inputs (%s), buffer %d lines",
                  len(self.inputs), ", ".join(f"{n}:{i.kind}" for n, i in self.inputs.items()),
                  self.settings.process.buffer)
@@ -161,7 +167,9 @@ class Daemon:
         if not drained:
             left = self.buffer.lines + self.publisher.unconfirmed
             log.warning("stopped with %d lines not confirmed by the broker", left)
-        self._stop_greenlets([self._publisher_greenlet, self._stats_greenlet])
+        self._stop_greenlets([self._publisher_greenlet, self._stats_greenlet,
+                              self._checkpoint_greenlet])
+        self.save_checkpoints()
         self.watcher.stop()
 
     @staticmethod
@@ -181,6 +189,30 @@ class Daemon:
 
     def _on_publisher_exit(self, greenlet):
         self.control.put(("crash", "publisher", greenlet.exception))
+
+    # ---- checkpoints ------------------------------------------------------------------
+
+    @staticmethod
+    def _on_confirmed(batch):
+        """The broker confirmed every line of `batch`: its file checkpoint may move."""
+        if batch.source is not None:
+            record, generation = batch.source
+            record.confirm(generation, batch.end_offset)
+
+    def save_checkpoints(self):
+        for item in self.inputs.values():
+            save = getattr(item, "save_checkpoints", None)
+            if save is not None:
+                try:
+                    save()
+                except OSError as error:
+                    log.error("cannot save checkpoints of input %s: %s", item.name, error)
+
+    def _save_checkpoints_forever(self):
+        """At least once a second while they change, so a SIGKILL repeats little."""
+        while True:
+            gevent.sleep(CHECKPOINT_INTERVAL)
+            self.save_checkpoints()
 
     # ---- stats -----------------------------------------------------------------------
 

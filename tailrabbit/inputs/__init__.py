@@ -5,9 +5,9 @@ from tailrabbit.inputs.logfile import FileInput
 from tailrabbit.inputs.stdin import StdinInput
 
 
-def make_input(settings, buffer, stats, spool=None, watcher=None):
+def make_input(settings, buffer, stats, state_dir, spool=None, watcher=None):
     if settings.type == "stdin":
         return StdinInput(settings, buffer, stats, spool)
     if settings.type == "fifo":
         return FifoInput(settings, buffer, stats, spool)
-    return FileInput(settings, buffer, stats, spool, watcher=watcher)
+    return FileInput(settings, buffer, stats, state_dir, spool, watcher=watcher)

@@ -1,19 +1,29 @@
-"""file: follow a log file across rotation, waking on watchdog events.
+"""file: follow a log file, or every file a glob matches, across rotation and restarts.
 
-The path is stat'ed on every wake-up and at least every STAT_INTERVAL seconds (the safety
-net for missed events). When the path names another file than the one open (rename +
-create), the old file is read to its end and kept for `rotate_wait` seconds after it last
-grew, for writers still holding it; then its unterminated tail is published and the new
-file is read from its first byte. A file smaller than what was read was truncated: it is
-read again from 0, with a WARNING.
+Each poll (on a watchdog hint, and at least every STAT_INTERVAL seconds as the safety net):
+  - files renamed away or deleted keep being read through their open descriptor, until
+    `rotate_wait` seconds after they last grew (writers that still hold them); then their
+    unterminated tail is published and they are closed (rename + create, delete);
+  - a file smaller than what was read was truncated: the unread tail is taken from its
+    rotated copy if one is found by identity (copytruncate), else a WARNING; then it is
+    read again from 0;
+  - new matches are opened: at their checkpoint if one matches their identity, else from
+    0 (or from their end when start_at = end on the very first start); a match that is a
+    copy of a file already shipped (same first bytes, other inode) is never shipped again.
+At start, files that a checkpoint names but that were rotated while tailrabbit was down
+are found among the rotated names and read from their checkpoint first.
 """
 
+import glob
 import logging
 import os
 import time
 
 from gevent.event import Event
 
+from tailrabbit.files.checkpoints import CheckpointStore
+from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
+from tailrabbit.files.rotated import open_rotated
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
 
@@ -22,81 +32,198 @@ log = logging.getLogger("tailrabbit.input")
 STAT_INTERVAL = 1.0
 
 
-def identity_of(fd):
-    st = os.fstat(fd)
-    return f"{st.st_dev}:{st.st_ino}"
-
-
-def path_identity(path):
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return f"{st.st_dev}:{st.st_ino}"
-
-
 class FileInput(Input):
     kind = "file"
 
-    def __init__(self, settings, buffer, stats, spool=None, watcher=None):
+    def __init__(self, settings, buffer, stats, state_dir, spool=None, watcher=None):
         super().__init__(settings, buffer, stats, spool)
         self.watcher = watcher
+        self.pattern = settings.path
+        self.is_glob = glob.has_magic(self.pattern)
+        self.store = CheckpointStore(state_dir, settings.name)
         self._wake = Event()
-        self._current = None         # the tailer of the file the path names
-        self._rotated = []           # tailers of files renamed away, still being drained
+        self._tailers = {}           # path -> FileTailer of the file that path names now
+        self._draining = []          # tailers of files renamed away or deleted
+        self._copies = set()         # inodes of rotated copies never to ship
         self._first_start = True
         self._warned_missing = False
 
+    # ---- the greenlet ----------------------------------------------------------------
+
     def run(self):
-        directory = os.path.dirname(os.path.abspath(self.settings.path))
-        if self.watcher is not None:
+        directory = os.path.dirname(self.pattern)
+        self._first_start = not self.store.load()
+        watch = self.watcher is not None and not glob.has_magic(directory)
+        if watch:
             self.watcher.watch(directory, self._wake.set)
         try:
+            self._recover_rotated()
             while True:
                 self._wake.clear()
-                if self.watcher is not None:
+                if watch:
                     self.watcher.ensure(directory)
                 self.poll(time.monotonic())
+                self._first_start = False
                 self._wake.wait(STAT_INTERVAL)
         finally:
-            if self.watcher is not None:
+            if watch:
                 self.watcher.unwatch(directory, self._wake.set)
-            for tailer in self._rotated + [self._current]:
-                if tailer is not None:
-                    tailer.close()
+            for tailer in self._draining + list(self._tailers.values()):
+                tailer.close()
 
-    def _start_offset(self, identity, size):
-        if self._first_start and self.settings.start_at == "end":
-            return size
-        return 0
+    def save_checkpoints(self):
+        self.store.save()
+
+    # ---- one poll --------------------------------------------------------------------
 
     def poll(self, now):
-        path = self.settings.path
-        if self._current is None:
-            self._current = FileTailer.open(self, path, identity_of, self._start_offset)
-            self._first_start = False
-            if self._current is None:
-                if not self._warned_missing:
-                    log.warning("input %s: %s does not exist yet; waiting for it",
-                                self.name, path)
-                    self._warned_missing = True
-            else:
-                self._warned_missing = False
-                self._current.last_growth = now
-        for tailer in list(self._rotated):
+        for tailer in list(self._draining):
             if not tailer.read(now) and now - tailer.last_growth >= self.settings.rotate_wait:
                 tailer.finish()
-                self._rotated.remove(tailer)
-        current = self._current
-        if current is None:
+                self._draining.remove(tailer)
+        paths = self._matches()
+        for path, tailer in list(self._tailers.items()):
+            if path not in paths or paths[path] != tailer.inode:
+                self._rotated_away(path, tailer)
+        for path, inode in paths.items():
+            if path not in self._tailers and inode not in self._copies:
+                self._open(path, now)
+        for tailer in self._tailers.values():
+            if tailer.size() < tailer.read_pos:
+                self._truncated(tailer, now)
+            tailer.read(now)
+            record = tailer.record
+            record.seen = time.time()
+            if record.identity.length < min(FINGERPRINT_BYTES, tailer.read_pos):
+                record.identity = identify(tailer.fd)     # a short file grew: fingerprint more
+
+    def _matches(self):
+        """path -> (dev, ino) of every regular file the pattern names now."""
+        paths = sorted(glob.glob(self.pattern)) if self.is_glob else [self.pattern]
+        found = {}
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if os.path.isfile(path):
+                found[path] = (st.st_dev, st.st_ino)
+        if not found and not self._warned_missing and not self._tailers:
+            log.warning("input %s: %s does not exist yet; waiting for it", self.name,
+                        self.pattern)
+            self._warned_missing = True
+        return found
+
+    def _rotated_away(self, path, tailer):
+        """The path names another file now (or none): drain the old one to its end."""
+        del self._tailers[path]
+        tailer.read(time.monotonic())      # what it holds now comes before the new file
+        self._draining.append(tailer)
+        self._wake.set()
+        log.info("input %s: %s was rotated or deleted; reading the old file to its end",
+                 self.name, path)
+
+    def _open(self, path, now):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
             return
-        if current.size() < current.read_pos:
-            log.warning("input %s: %s was truncated; reading it again from the start",
-                        self.name, path)
-            current.restart_at(0)
-        current.read(now)
-        if path_identity(path) != current.identity:
-            # Renamed away or deleted: drain it, then follow the path to its new file.
-            self._rotated.append(current)
-            self._current = None
-            self._wake.set()
+        identity = identify(fd)
+        for tailer in self._draining:          # a rotated file renamed into the glob
+            if tailer.inode == identity.inode:
+                os.close(fd)
+                return
+        record = self.store.find(fd, identity)
+        if record is None and self._is_copy(fd, identity):
+            os.close(fd)
+            self._copies.add(identity.inode)
+            log.info("input %s: %s is a rotated copy of a file already shipped; skipping it",
+                     self.name, path)
+            return
+        size = os.fstat(fd).st_size
+        if record is None:
+            offset = size if self._first_start and self.settings.start_at == "end" else 0
+            record = self.store.add(identity, path, offset)
+        elif record.offset > size:
+            log.warning("input %s: %s is shorter than its checkpoint; reading it from the "
+                        "start", self.name, path)
+            record.restart(0)
+        record.path = path
+        tailer = FileTailer(self, path, fd, record, record.offset)
+        tailer.last_growth = now
+        self._tailers[path] = tailer
+        self._warned_missing = False
+
+    def _is_copy(self, fd, identity):
+        """Same first bytes as a file already tracked, another inode: a copytruncate copy."""
+        if identity.length < FINGERPRINT_BYTES:
+            return False
+        return any(r.identity.fingerprint == identity.fingerprint
+                   and r.identity.length == identity.length
+                   and r.identity.inode != identity.inode
+                   for r in self.store.records.values())
+
+    def _truncated(self, tailer, now):
+        """copytruncate (the tail is in the copy) or truncation in place: restart at 0."""
+        name, fd = open_rotated(tailer.path, tailer.record.identity, tailer.read_pos,
+                                same_inode=False)
+        if fd is not None:
+            try:
+                tailer.read(now, fd=fd)         # the unread tail, from the copy
+            finally:
+                os.close(fd)
+            tailer.flush()
+            self._copies.add(_inode_of(name))
+            log.info("input %s: %s was copied and truncated; read its tail from %s",
+                     self.name, tailer.path, name)
+        else:
+            log.warning("input %s: %s was truncated; reading it again from the start "
+                        "(lines written after our last read and before the truncation "
+                        "are lost)", self.name, tailer.path)
+            tailer.flush()
+        tailer.restart_at(0)
+        tailer.record.restart(0)
+        tailer.record.identity = identify(tailer.fd)
+
+    def _recover_rotated(self):
+        """Files rotated while we were down: read them from their checkpoint first."""
+        for record in list(self.store.records.values()):
+            if _still_at(record):
+                continue
+            for same_inode in (True, False):
+                name, fd = open_rotated(record.path, record.identity, record.offset + 1,
+                                        same_inode)
+                if fd is not None:
+                    log.info("input %s: %s was rotated to %s while we were stopped; reading "
+                             "it from offset %d", self.name, record.path, name, record.offset)
+                    tailer = FileTailer(self, name, fd, record, record.offset)
+                    tailer.last_growth = time.monotonic()
+                    self._draining.append(tailer)
+                    if not same_inode:
+                        self._copies.add(_inode_of(name))
+                        # the record's inode now holds new content: a new record for it
+                        del self.store.records[record.identity.inode]
+                    break
+
+
+def _still_at(record):
+    """The file of `record` is still at its path, with its content, not shorter."""
+    try:
+        fd = os.open(record.path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        return ((st.st_dev, st.st_ino) == record.identity.inode
+                and st.st_size >= record.offset
+                and same_content_start(fd, record.identity))
+    finally:
+        os.close(fd)
+
+
+def _inode_of(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)

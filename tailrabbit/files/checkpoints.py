@@ -1,0 +1,173 @@
+"""Saved read positions of one file input, advanced only by confirmed lines.
+
+On disk (`state_dir/checkpoints-<input>.json`), format version 1:
+
+    {"version": 1, "input": "api", "files": [
+      {"dev": 2049, "ino": 1234, "fingerprint": "9f...", "fingerprint_bytes": 256,
+       "path": "/var/log/api/api.log", "offset": 81920, "seen": 1764201600}]}
+
+`offset` is the byte just after the last line the broker confirmed. Writes are atomic: a
+temp file `.new`, fsync, rename, fsync of the directory; a crash leaves either the old or
+the new file whole. A corrupt file is survived with a WARNING. Records of files not seen
+for EXPIRE_SECONDS are dropped when saving (a record loaded at start is kept: its file may
+simply have been idle). The store never reads logs; the tailers never write JSON.
+"""
+
+import json
+import logging
+import os
+import time
+
+from tailrabbit.files.identity import FileIdentity, same_content_start
+
+log = logging.getLogger("tailrabbit.files")
+
+FORMAT_VERSION = 1
+EXPIRE_SECONDS = 3 * 24 * 3600
+
+
+class Record:
+    """One file's saved position. `generation` changes when the file is read again from 0
+    (truncation), so confirms of lines read before cannot move the offset back up."""
+
+    __slots__ = ("identity", "path", "offset", "seen", "generation", "store")
+
+    def __init__(self, store, identity, path, offset, seen=None):
+        self.store = store
+        self.identity = identity
+        self.path = path
+        self.offset = offset
+        self.seen = time.time() if seen is None else seen
+        self.generation = 0
+
+    def confirm(self, generation, end_offset):
+        if generation == self.generation and end_offset > self.offset:
+            self.offset = end_offset
+            self.store.dirty = True
+
+    def restart(self, offset):
+        self.generation += 1
+        self.offset = offset
+        self.store.dirty = True
+
+    def to_json(self):
+        identity = self.identity
+        return {"dev": identity.dev, "ino": identity.ino, "fingerprint": identity.fingerprint,
+                "fingerprint_bytes": identity.length, "path": self.path,
+                "offset": self.offset, "seen": int(self.seen)}
+
+
+class CheckpointStore:
+    def __init__(self, state_dir, input_name):
+        self.path = os.path.join(state_dir, f"checkpoints-{input_name}.json")
+        self.input_name = input_name
+        self.records = {}          # (dev, ino) -> Record
+        self.dirty = False
+        self.loaded_existing = False
+
+    # ---- load ------------------------------------------------------------------------
+
+    def load(self):
+        """Read the saved records; True if a state file existed (not the first start)."""
+        data = None
+        for candidate in (self.path + ".new", self.path):
+            data = self._read(candidate)
+            if data is not None:
+                break
+        if data is None:
+            return self.loaded_existing
+        now = time.time()
+        for item in data.get("files", []):
+            try:
+                identity = FileIdentity(int(item["dev"]), int(item["ino"]),
+                                        str(item["fingerprint"]),
+                                        int(item["fingerprint_bytes"]))
+                record = Record(self, identity, str(item["path"]), int(item["offset"]),
+                                float(item.get("seen", now)))
+            except (KeyError, TypeError, ValueError):
+                log.warning("%s: skipping a malformed checkpoint entry: %r", self.path, item)
+                continue
+            self.records[identity.inode] = record     # expiry happens at save time
+        self.loaded_existing = True
+        return True
+
+    def _read(self, path):
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            log.warning("%s: cannot read checkpoints (%s)", path, error.strerror)
+            self.loaded_existing = True
+            return None
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+                raise ValueError(f"unknown format version {data.get('version')!r}"
+                                 if isinstance(data, dict) else "not an object")
+            return data
+        except ValueError as error:
+            if not path.endswith(".new"):
+                log.warning("%s is corrupt (%s); files of input %s are read again from "
+                            "their start (duplicates rather than loss)", path, error,
+                            self.input_name)
+                self.loaded_existing = True
+            return None
+
+    # ---- records ---------------------------------------------------------------------
+
+    def find(self, fd, identity):
+        """The record of the open file `fd` (identity `identity`), or None.
+
+        The inode must match and the file must still begin with the bytes the record
+        fingerprinted; else the inode was reused by another file. A record made while the
+        file was shorter than the fingerprint size takes the longer fingerprint now.
+        """
+        record = self.records.get(identity.inode)
+        if record is None:
+            return None
+        if not same_content_start(fd, record.identity):
+            return None
+        if identity.length > record.identity.length:
+            record.identity = identity
+            self.dirty = True
+        return record
+
+    def add(self, identity, path, offset):
+        record = Record(self, identity, path, offset)
+        self.records[identity.inode] = record
+        self.dirty = True
+        return record
+
+    def forget(self, record):
+        if self.records.get(record.identity.inode) is record:
+            del self.records[record.identity.inode]
+            self.dirty = True
+
+    # ---- save ------------------------------------------------------------------------
+
+    def save(self):
+        """Write atomically if anything changed since the last save."""
+        if not self.dirty:
+            return
+        now = time.time()
+        for key, record in list(self.records.items()):
+            if now - record.seen > EXPIRE_SECONDS:
+                del self.records[key]
+        data = {"version": FORMAT_VERSION, "input": self.input_name,
+                "files": [r.to_json() for r in self.records.values()]}
+        temp = self.path + ".new"
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, exist_ok=True)
+        with open(temp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, self.path)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self.dirty = False
