@@ -44,7 +44,6 @@ class FileInput(Input):
         self._wake = Event()
         self._tailers = {}           # path -> FileTailer of the file that path names now
         self._draining = []          # tailers of files renamed away or deleted
-        self._copies = set()         # inodes of rotated copies never to ship
         self._first_start = True
         self._warned_missing = False
 
@@ -57,7 +56,7 @@ class FileInput(Input):
         if watch:
             self.watcher.watch(directory, self._wake.set)
         try:
-            self._recover_rotated()
+            self._recover_rotated(time.monotonic())
             while True:
                 self._wake.clear()
                 if watch:
@@ -68,8 +67,17 @@ class FileInput(Input):
         finally:
             if watch:
                 self.watcher.unwatch(directory, self._wake.set)
-            for tailer in self._draining + list(self._tailers.values()):
-                tailer.close()
+            self.close()
+
+    def close(self):
+        """Close every file. A deleted file's unterminated last line is published now: no
+        restart could find it again (a renamed one is resumed from its checkpoint)."""
+        for tailer in self._draining:
+            if tailer.fd is not None and os.fstat(tailer.fd).st_nlink == 0:
+                tailer.flush()
+        for tailer in self._draining + list(self._tailers.values()):
+            tailer.close()
+        self._draining, self._tailers = [], {}
 
     def save_checkpoints(self):
         self.store.save()
@@ -84,14 +92,12 @@ class FileInput(Input):
         paths = self._matches()
         for path, tailer in list(self._tailers.items()):
             if path not in paths or paths[path] != tailer.inode:
-                self._rotated_away(path, tailer)
+                self._rotated_away(path, tailer, now)
         for path, inode in paths.items():
-            if path not in self._tailers and inode not in self._copies:
+            if path not in self._tailers:
                 self._open(path, now)
         for tailer in self._tailers.values():
-            if tailer.size() < tailer.read_pos:
-                self._truncated(tailer, now)
-            tailer.read(now)
+            self._read_current(tailer, now)
             record = tailer.record
             record.seen = time.time()
             if record.identity.length < min(FINGERPRINT_BYTES, tailer.read_pos):
@@ -114,10 +120,10 @@ class FileInput(Input):
             self._warned_missing = True
         return found
 
-    def _rotated_away(self, path, tailer):
+    def _rotated_away(self, path, tailer, now):
         """The path names another file now (or none): drain the old one to its end."""
         del self._tailers[path]
-        tailer.read(time.monotonic())      # what it holds now comes before the new file
+        self._read_current(tailer, now)      # what it holds comes before the new file
         self._draining.append(tailer)
         self._wake.set()
         log.info("input %s: %s was rotated or deleted; reading the old file to its end",
@@ -134,13 +140,12 @@ class FileInput(Input):
                 os.close(fd)
                 return
         record = self.store.find(fd, identity)
-        if record is None and self._is_copy(fd, identity):
-            os.close(fd)
-            self._copies.add(identity.inode)
-            log.info("input %s: %s is a rotated copy of a file already shipped; skipping it",
-                     self.name, path)
-            return
         size = os.fstat(fd).st_size
+        if record is None and self._is_copy(fd, identity):
+            # Shipped already through the original: follow it from its end.
+            record = self.store.add(identity, path, size)
+            log.info("input %s: %s is a rotated copy of a file already shipped; only lines "
+                     "added to it later are shipped", self.name, path)
         if record is None:
             offset = size if self._first_start and self.settings.start_at == "end" else 0
             record = self.store.add(identity, path, offset)
@@ -163,17 +168,21 @@ class FileInput(Input):
                    and r.identity.inode != identity.inode
                    for r in self.store.records.values())
 
+    def _read_current(self, tailer, now):
+        if (tailer.size() < tailer.read_pos
+                or not same_content_start(tailer.fd, tailer.record.identity)):
+            self._truncated(tailer, now)     # shorter, or rewritten past our offset
+        tailer.read(now)
+
     def _truncated(self, tailer, now):
         """copytruncate (the tail is in the copy) or truncation in place: restart at 0."""
-        name, fd = open_rotated(tailer.path, tailer.record.identity, tailer.read_pos,
+        record = tailer.record
+        name, fd = open_rotated(tailer.path, record.identity, tailer.read_pos,
                                 same_inode=False)
         if fd is not None:
-            try:
-                tailer.read(now, fd=fd)         # the unread tail, from the copy
-            finally:
-                os.close(fd)
-            tailer.flush()
-            self._copies.add(_inode_of(name))
+            # The unread tail, from the copy, under a checkpoint of the copy's own: a crash
+            # before it is confirmed resumes there, not in the truncated file.
+            self._drain_copy(name, fd, tailer.splitter.offset, now)
             log.info("input %s: %s was copied and truncated; read its tail from %s",
                      self.name, tailer.path, name)
         else:
@@ -182,28 +191,38 @@ class FileInput(Input):
                         "are lost)", self.name, tailer.path)
             tailer.flush()
         tailer.restart_at(0)
-        tailer.record.restart(0)
-        tailer.record.identity = identify(tailer.fd)
+        record.restart(0)
+        record.identity = identify(tailer.fd)
 
-    def _recover_rotated(self):
+    def _drain_copy(self, name, fd, offset, now):
+        """Read a copytruncate copy from `offset` to its end; it is never read again."""
+        copy_record = self.store.add(identify(fd), name, offset)
+        copy = FileTailer(self, name, fd, copy_record, offset)
+        copy.read(now)
+        copy.finish()
+
+    def _recover_rotated(self, now):
         """Files rotated while we were down: read them from their checkpoint first."""
         for record in list(self.store.records.values()):
-            if _still_at(record):
+            # A record of a file that was empty has no fingerprint: any file reusing its
+            # inode would pass for it, so it cannot be looked for.
+            if _still_at(record) or not record.identity.length:
                 continue
-            for same_inode in (True, False):
+            name, fd = open_rotated(record.path, record.identity, record.offset + 1,
+                                    same_inode=True)
+            if fd is not None:                    # renamed: the same file, resume in it
+                tailer = FileTailer(self, name, fd, record, record.offset)
+                tailer.last_growth = now
+                self._draining.append(tailer)
+            else:
                 name, fd = open_rotated(record.path, record.identity, record.offset + 1,
-                                        same_inode)
-                if fd is not None:
-                    log.info("input %s: %s was rotated to %s while we were stopped; reading "
-                             "it from offset %d", self.name, record.path, name, record.offset)
-                    tailer = FileTailer(self, name, fd, record, record.offset)
-                    tailer.last_growth = time.monotonic()
-                    self._draining.append(tailer)
-                    if not same_inode:
-                        self._copies.add(_inode_of(name))
-                        # the record's inode now holds new content: a new record for it
-                        del self.store.records[record.identity.inode]
-                    break
+                                        same_inode=False)
+                if fd is not None:                # copied: its tail is in the copy
+                    self.store.forget(record)     # its inode holds other content now
+                    self._drain_copy(name, fd, record.offset, now)
+            if fd is not None:
+                log.info("input %s: %s was rotated to %s while we were stopped; read it "
+                         "from offset %d", self.name, record.path, name, record.offset)
 
 
 def _still_at(record):
