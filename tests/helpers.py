@@ -178,9 +178,12 @@ def run_cli(*args, stdin=None, timeout=60):
 class LineWriter:
     """Writes numbered lines into a FIFO or file at a steady rate, in a thread."""
 
-    def __init__(self, path, count, per_second, prefix=b"line"):
+    def __init__(self, path, count, per_second, prefix=b"line", reopen=False):
+        """reopen: open, append, close for every write (an app that reopens its log);
+        else hold one O_APPEND descriptor (an app that keeps it, as with copytruncate)."""
         import threading
         self.path, self.count, self.per_second, self.prefix = path, count, per_second, prefix
+        self.reopen = reopen
         self.written = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -192,20 +195,27 @@ class LineWriter:
         return self
 
     def _run(self):
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        fd = None if self.reopen else os.open(self.path, flags, 0o644)
         try:
             started = time.monotonic()
             step = max(1, self.per_second // 100)
             for start in range(0, self.count, step):
                 end = min(self.count, start + step)
-                os.write(fd, b"".join(b"%s %07d\n" % (self.prefix, i)
-                                      for i in range(start, end)))
+                data = b"".join(b"%s %07d\n" % (self.prefix, i) for i in range(start, end))
+                if self.reopen:
+                    once = os.open(self.path, flags, 0o644)
+                    os.write(once, data)
+                    os.close(once)
+                else:
+                    os.write(fd, data)
                 self.written = end
                 delay = started + end / self.per_second - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
 
     def join(self, timeout=60):
         self.thread.join(timeout)

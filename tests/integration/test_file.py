@@ -52,3 +52,39 @@ def test_start_at_beginning_and_a_file_that_appears_later(broker, config, queue_
     assert [m.body for m in broker.consume_all(queue_name)] == [b"a", b"b"]
     assert [m.body for m in broker.consume_all(queue_name + "-later")] == [b"first",
                                                                             b"second"]
+
+
+def test_long_lines_are_truncated_flagged_and_counted(broker, config, queue_name,
+                                                      tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "long.log")
+    append(path, b"short\n" + b"y" * 5000 + b"\nafter\n")
+    proc = tailrabbit_factory(file_config(config, queue_name, path, start_at="beginning",
+                                          max_line_bytes=1000))
+    broker.wait_depth(queue_name, 3)
+    proc.signal(__import__("signal").SIGUSR1)
+    proc.wait_log("truncated=1")
+    assert proc.stop() == 0
+    messages = broker.consume_all(queue_name)
+    assert [m.body for m in messages] == [b"short", b"y" * 1000, b"after"]
+    headers = [m.properties["application_headers"] for m in messages]
+    assert "truncated" not in headers[0] and headers[1]["truncated"] is True
+    assert [h["offset"] for h in headers] == [0, 6, 5007]
+    assert "was truncated" in proc.log()
+
+
+def test_many_idle_files_use_no_cpu(broker, config, queue_name, tailrabbit_factory, tmp_path):
+    import time
+    directory = tmp_path / "many"
+    directory.mkdir()
+    for i in range(100):
+        (directory / f"f{i:03d}.log").write_bytes(b"x\n")
+    proc = tailrabbit_factory(file_config(config, queue_name, str(directory / "*.log"),
+                                          start_at="beginning"))
+    broker.wait_depth(queue_name, 100)
+    time.sleep(1)                                   # let start-up work finish
+    before = proc.cpu_seconds()
+    time.sleep(5)                                   # the measurement window itself
+    used = proc.cpu_seconds() - before
+    assert used < 0.25, f"{used:.3f} CPU seconds in 5 s with 100 idle files"
+    print(f"100 idle files: {used:.3f} CPU s in 5 s")
+    assert proc.stop() == 0

@@ -1,0 +1,178 @@
+"""Log files under the real logrotate, restarts and SIGKILL: nothing lost, nothing twice.
+
+A writer appends numbered lines at a steady rate while logrotate rotates the file. With
+`create` every line written must arrive exactly once, in order. copytruncate itself loses
+the lines written between its copy and its truncation (logrotate's documented race), so
+there every line on disk afterwards (copies and live file) must arrive, and nothing twice
+or out of order; lines of the race window arrive if tailrabbit read them in time.
+"""
+
+import glob
+import gzip
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from helpers import LineWriter, check_at_least_once, wait_for
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/usr/sbin/logrotate"),
+                                reason="logrotate is not installed (apt-get install logrotate)")
+
+
+def file_input(config, queue, path, **extra):
+    config["input:api"] = {"type": "file", "path": path, "queue": queue,
+                           "start_at": "beginning", "rotate_wait": 1, **extra}
+    return config
+
+
+def logrotate(tmp_path, log_path, directives, times, interval, writer):
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text(f"{log_path} {{\n    rotate 20\n    missingok\n    notifempty\n"
+                    + "".join(f"    {d}\n" for d in directives) + "}\n")
+    state = tmp_path / "logrotate.state"
+    for _ in range(times):
+        wait_for(lambda: writer.written > 0, message="the writer to start")
+        time.sleep(interval)                       # spread the rotations over the writing
+        result = subprocess.run(["logrotate", "-f", "-s", str(state), str(conf)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+
+def lines_on_disk(log_path):
+    """Every line in the live file and its rotated copies (gzip'd or not), by number."""
+    lines = set()
+    for name in glob.glob(log_path + "*"):
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(name, "rb") as handle:
+            lines.update(line.rstrip(b"\n") for line in handle if line.endswith(b"\n"))
+    return lines
+
+
+@pytest.mark.parametrize("directives", [
+    ["create"],
+    ["create", "compress", "delaycompress"],
+    ["create", "dateext", "dateformat -%Y%m%d-%s"],
+], ids=["create", "delaycompress", "dateext"])
+def test_rename_create_under_load(broker, config, queue_name, tailrabbit_factory, tmp_path,
+                                  directives):
+    log_path = str(tmp_path / "api.log")
+    open(log_path, "wb").close()
+    proc = tailrabbit_factory(file_input(config, queue_name, log_path))
+    proc.wait_log("connected to")
+    writer = LineWriter(log_path, 30000, 6000, reopen=True).start()
+    logrotate(tmp_path, log_path, directives, times=3, interval=1.1, writer=writer)
+    writer.join()
+    broker.wait_depth(queue_name, writer.count, timeout=60)
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == writer.expected()
+
+
+@pytest.mark.parametrize("directives", [
+    ["copytruncate"],
+    ["copytruncate", "compress", "delaycompress"],
+    ["copytruncate", "dateext", "dateformat -%Y%m%d-%s"],
+], ids=["copytruncate", "copytruncate-delaycompress", "copytruncate-dateext"])
+def test_copytruncate_under_load(broker, config, queue_name, tailrabbit_factory, tmp_path,
+                                 directives):
+    log_path = str(tmp_path / "api.log")
+    open(log_path, "wb").close()
+    proc = tailrabbit_factory(file_input(config, queue_name, log_path))
+    proc.wait_log("connected to")
+    writer = LineWriter(log_path, 30000, 6000).start()         # holds its descriptor
+    logrotate(tmp_path, log_path, directives, times=3, interval=1.1, writer=writer)
+    writer.join()
+    on_disk = lines_on_disk(log_path)
+    expected = [line for line in writer.expected() if line in on_disk]
+    broker.wait_depth(queue_name, len(expected), timeout=60)
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == sorted(set(bodies)), "out of order or twice"
+    assert set(bodies) <= set(writer.expected())
+    assert not set(expected) - set(bodies), "lines on disk were not shipped"
+    print(f"copytruncate's own race: {writer.count - len(expected)} of {writer.count} lines "
+          f"not on disk, {len(set(bodies) - on_disk)} of those shipped before the truncate")
+
+
+def test_restart_resumes_at_the_checkpoint_exactly(broker, config, queue_name,
+                                                   tailrabbit_factory, tmp_path):
+    log_path = str(tmp_path / "api.log")
+    config = file_input(config, queue_name, log_path)
+    writer = LineWriter(log_path, 20000, 5000).start()
+    first = tailrabbit_factory(config, name="first")
+    wait_for(lambda: writer.written > 8000, message="traffic")
+    assert first.stop() == 0, first.log()
+    second = tailrabbit_factory(config, name="second")
+    writer.join()
+    broker.wait_depth(queue_name, writer.count)
+    assert second.stop() == 0, second.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == writer.expected()
+
+
+def test_copytruncate_while_stopped_is_recovered_from_the_copy(broker, config, queue_name,
+                                                               tailrabbit_factory, tmp_path):
+    """Filebeat lost 50-115 of 150 lines here (elastic/beats#45300)."""
+    log_path = str(tmp_path / "api.log")
+    config = file_input(config, queue_name, log_path)
+    with open(log_path, "ab") as handle:
+        handle.write(b"".join(b"before %03d\n" % i for i in range(50)))
+    first = tailrabbit_factory(config, name="first")
+    broker.wait_depth(queue_name, 50)
+    assert first.stop() == 0
+    with open(log_path, "ab") as handle:            # while tailrabbit is down
+        handle.write(b"".join(b"unread %03d\n" % i for i in range(50)))
+    subprocess.run(["cp", log_path, log_path + ".1"], check=True)
+    os.truncate(log_path, 0)
+    with open(log_path, "ab") as handle:
+        handle.write(b"".join(b"after %03d\n" % i for i in range(50)))
+    second = tailrabbit_factory(config, name="second")
+    broker.wait_depth(queue_name, 150)
+    assert second.stop() == 0, second.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == (
+        [b"before %03d" % i for i in range(50)] + [b"unread %03d" % i for i in range(50)]
+        + [b"after %03d" % i for i in range(50)])
+
+
+def test_sigkill_mid_file_loses_nothing(broker, config, queue_name, tailrabbit_factory,
+                                        tmp_path):
+    log_path = str(tmp_path / "api.log")
+    config = file_input(config, queue_name, log_path)
+    writer = LineWriter(log_path, 40000, 8000).start()
+    first = tailrabbit_factory(config, name="first")
+    wait_for(lambda: writer.written > 15000, message="traffic")
+    first.process.send_signal(signal.SIGKILL)
+    first.wait(10)
+    second = tailrabbit_factory(config, name="second")
+    writer.join()
+    broker.wait_depth(queue_name, writer.count)
+    assert second.stop() == 0, second.log()
+    duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
+                                     writer.expected())
+    print(f"duplicates after SIGKILL: {duplicates}")
+    assert duplicates <= 8000 + 50000     # one second of lines + the confirm window
+
+
+def test_glob_picks_up_new_files_and_skips_rotated_copies(broker, config, queue_name,
+                                                         tailrabbit_factory, tmp_path):
+    directory = tmp_path / "api"
+    directory.mkdir()
+    (directory / "a.log").write_bytes(b"".join(b"a %03d %s\n" % (i, b"x" * 40)
+                                               for i in range(20)))
+    proc = tailrabbit_factory(file_input(config, queue_name, str(directory / "*.log*")))
+    broker.wait_depth(queue_name, 20)
+    (directory / "b.log").write_bytes(b"b 000\nb 001\n")    # appears later: from its start
+    broker.wait_depth(queue_name, 22)
+    subprocess.run(["cp", str(directory / "a.log"), str(directory / "a.log.1")], check=True)
+    os.truncate(directory / "a.log", 0)                   # copytruncate inside the glob
+    with open(directory / "a.log", "ab") as handle:
+        handle.write(b"a new\n")
+    broker.wait_depth(queue_name, 23)
+    proc.signal(signal.SIGUSR1)
+    proc.wait_log("stats input=api")                      # a full poll cycle has passed
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert sorted(bodies) == sorted([b"a %03d %s" % (i, b"x" * 40) for i in range(20)]
+                                    + [b"b 000", b"b 001", b"a new"])

@@ -1,0 +1,122 @@
+import json
+import logging
+import os
+import shutil
+import time
+
+from tailrabbit.files import checkpoints
+from tailrabbit.files.checkpoints import CheckpointStore
+from tailrabbit.files.identity import FileIdentity, identify
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "data", "checkpoints-v1.json")
+
+
+def test_golden_file_loads_and_saves_in_the_same_format(tmp_path):
+    shutil.copy(GOLDEN, tmp_path / "checkpoints-api.json")
+    store = CheckpointStore(str(tmp_path), "api")
+    assert store.load() is True
+    [record] = store.records.values()
+    assert record.identity == FileIdentity(2049, 1234, "00112233445566778899aabb", 256)
+    assert (record.path, record.offset) == ("/var/log/api/api.log", 81920)
+    record.seen = time.time()
+    store.dirty = True
+    store.save()
+    saved = json.loads((tmp_path / "checkpoints-api.json").read_text())
+    golden = json.loads(open(GOLDEN).read())
+    saved["files"][0]["seen"] = golden["files"][0]["seen"]
+    assert saved == golden
+
+
+def test_save_is_atomic_and_skipped_when_unchanged(tmp_path):
+    store = CheckpointStore(str(tmp_path), "api")
+    assert store.load() is False                    # first start: no state file
+    store.add(FileIdentity(1, 2, "ab", 2), "/x.log", 10)
+    store.save()
+    path = tmp_path / "checkpoints-api.json"
+    assert not (tmp_path / "checkpoints-api.json.new").exists()
+    mtime = path.stat().st_mtime_ns
+    store.save()                                    # nothing changed: not written
+    assert path.stat().st_mtime_ns == mtime
+    again = CheckpointStore(str(tmp_path), "api")
+    assert again.load() and again.records[(1, 2)].offset == 10
+
+
+def test_interrupted_write_keeps_the_last_complete_file(tmp_path):
+    store = CheckpointStore(str(tmp_path), "api")
+    store.add(FileIdentity(1, 2, "ab", 2), "/x.log", 10)
+    store.save()
+    (tmp_path / "checkpoints-api.json.new").write_text('{"version": 1, "files": [{"dev"')
+    again = CheckpointStore(str(tmp_path), "api")
+    assert again.load() and again.records[(1, 2)].offset == 10
+
+
+def test_a_complete_temp_file_is_newer_than_the_main_one(tmp_path):
+    store = CheckpointStore(str(tmp_path), "api")
+    store.add(FileIdentity(1, 2, "ab", 2), "/x.log", 10)
+    store.save()
+    data = json.loads((tmp_path / "checkpoints-api.json").read_text())
+    data["files"][0]["offset"] = 20                 # written and synced, not yet renamed
+    (tmp_path / "checkpoints-api.json.new").write_text(json.dumps(data))
+    again = CheckpointStore(str(tmp_path), "api")
+    assert again.load() and again.records[(1, 2)].offset == 20
+
+
+def test_corrupt_state_is_survived_with_a_warning(tmp_path, caplog):
+    (tmp_path / "checkpoints-api.json").write_text("\x00\x00garbage")
+    store = CheckpointStore(str(tmp_path), "api")
+    with caplog.at_level(logging.WARNING):
+        assert store.load() is True      # not a first start: start_at=end must not apply
+    assert store.records == {}
+    assert "is corrupt" in caplog.text and "read again from their start" in caplog.text
+
+
+def test_records_of_files_gone_for_long_expire_at_save(tmp_path):
+    store = CheckpointStore(str(tmp_path), "api")
+    old = store.add(FileIdentity(1, 2, "ab", 2), "/old.log", 10)
+    store.add(FileIdentity(1, 3, "cd", 2), "/new.log", 10)
+    old.seen = time.time() - checkpoints.EXPIRE_SECONDS - 1
+    store.save()
+    assert list(store.records) == [(1, 3)]
+
+
+def test_confirms_of_an_older_generation_do_not_move_the_offset(tmp_path):
+    store = CheckpointStore(str(tmp_path), "api")
+    record = store.add(FileIdentity(1, 2, "ab", 2), "/x.log", 0)
+    record.confirm(0, 100)
+    record.restart(0)                               # truncated: read again from 0
+    record.confirm(0, 150)                          # a late confirm from before
+    assert record.offset == 0
+    record.confirm(1, 30)
+    assert record.offset == 30
+
+
+def test_find_rejects_a_reused_inode_with_other_content(tmp_path):
+    path = tmp_path / "a.log"
+    path.write_bytes(b"first file content\n")
+    store = CheckpointStore(str(tmp_path), "api")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        identity = identify(fd)
+        store.add(identity, str(path), 19)
+        assert store.find(fd, identity) is not None
+        with open(path, "r+b") as handle:          # same inode, other bytes
+            handle.write(b"SECOND")
+        assert store.find(fd, identify(fd)) is None
+    finally:
+        os.close(fd)
+
+
+def test_a_short_fingerprint_grows_with_the_file(tmp_path):
+    path = tmp_path / "a.log"
+    path.write_bytes(b"abc\n")
+    store = CheckpointStore(str(tmp_path), "api")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        store.add(identify(fd), str(path), 4)
+        with open(path, "ab") as handle:
+            handle.write(b"x" * 500)
+        longer = identify(fd)
+        record = store.find(fd, longer)
+        assert record is not None and record.identity.length == 256
+    finally:
+        os.close(fd)
