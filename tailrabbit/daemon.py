@@ -144,11 +144,13 @@ class Daemon:
     def _drain(self, timeout):
         """Wait until nothing is buffered or unconfirmed; a second signal cuts it short."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.publisher.settled.is_set():
+        while not self.publisher.settled():
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            gevent.wait([self.publisher.settled, self.control.ready], timeout=left, count=1)
+            self.publisher.progress.clear()
+            gevent.wait([self.publisher.progress, self.control.ready],
+                        timeout=min(left, 1.0) if left is not None else 1.0, count=1)
             message = self.control.get(timeout=0)
             if message is None:
                 continue
@@ -159,7 +161,7 @@ class Daemon:
             if name == "USR1":
                 self.log_stats()
             elif name == "crash":
-                getattr(self, "handle_crash")(*message[1:])
+                self.handle_crash(*message[1:])
         return True
 
     def _finish(self, drained):

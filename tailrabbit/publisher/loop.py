@@ -57,7 +57,7 @@ class Publisher:
         self.buffer = buffer
         self.stats = stats
         self.on_confirmed = on_confirmed
-        self.settled = Event()          # set while nothing is buffered or unconfirmed
+        self.progress = Event()         # set whenever lines were confirmed (for waiters)
         self._resend = []               # batches to publish first on the next connection
         self._tracker = ConfirmTracker()
         self._acked = Event()
@@ -161,10 +161,8 @@ class Publisher:
                 continue
             batches = self.buffer.take(LINES_PER_WRITE, self._parked)
             if batches:
-                self.settled.clear()
                 self._write(session, batches)
                 continue
-            self._update_settled()
             gevent.wait([self.buffer.readable, session.failed], timeout=tick, count=1)
 
     def _write(self, session, batches):
@@ -202,16 +200,16 @@ class Publisher:
         if session.failed.is_set():
             raise SessionLost(session.error)
 
-    def _update_settled(self):
-        if not self.buffer.lines and not self._tracker.outstanding and not self._resend:
-            self.settled.set()
+    def settled(self):
+        """Nothing buffered, nothing awaiting a confirm: every line read is delivered."""
+        return not self.buffer.lines and not self._tracker.outstanding and not self._resend
 
     def _release(self, batches):
         for batch in batches:
             self.stats.of(batch.input).confirmed += len(batch.lines)
             if self.on_confirmed is not None:
                 self.on_confirmed(batch)
-        self._update_settled()
+        self.progress.set()
 
     # ---- callbacks from the session's reader greenlet --------------------------------
 
