@@ -19,6 +19,7 @@ from tailrabbit.buffer import LineBuffer
 from tailrabbit.files.watcher import DirectoryWatcher
 from tailrabbit.inputs import make_input
 from tailrabbit.publisher.loop import Publisher
+from tailrabbit.spool import Spool
 from tailrabbit.stats import Stats
 
 log = logging.getLogger("tailrabbit")
@@ -68,9 +69,17 @@ class Daemon:
         self.watcher = DirectoryWatcher()
         self.publisher = Publisher(settings.broker, settings.inputs, self.buffer, self.stats,
                                    on_confirmed=self._on_confirmed)
-        self.inputs = {item.name: make_input(item, self.buffer, self.stats,
-                                             settings.process.state_dir, watcher=self.watcher)
+        process = settings.process
+        # Every input that cannot re-read its lines (all but files) has a spool: for
+        # overflow = spool, and for what a graceful stop could not deliver.
+        self.spools = {item.name: Spool(process.state_dir, item.name, process.spool_max_bytes,
+                                        self.buffer, self.stats.of(item.name))
+                       for item in settings.inputs if item.type != "file"}
+        self.inputs = {item.name: make_input(item, self.buffer, self.stats, process.state_dir,
+                                             spool=self.spools.get(item.name),
+                                             watcher=self.watcher)
                        for item in settings.inputs}
+        self._replay_greenlets = []
         self._input_greenlets = {}
         self._publisher_greenlet = None
         self._stats_greenlet = None
@@ -83,6 +92,11 @@ class Daemon:
             gevent.signal_handler(signum, self.control.put, (name,))
         self._publisher_greenlet = gevent.spawn(self.publisher.run)
         self._publisher_greenlet.link(self._on_publisher_exit)
+        for spool in self.spools.values():
+            greenlet = gevent.spawn(spool.replay_forever)
+            greenlet.link_exception(lambda g: self.control.put(("crash", "spool replay",
+                                                                g.exception)))
+            self._replay_greenlets.append(greenlet)
         for name, item in self.inputs.items():
             greenlet = gevent.spawn(item.run)
             greenlet.link(lambda g, name=name: self._on_input_exit(name, g))
@@ -144,7 +158,8 @@ class Daemon:
     def _drain(self, timeout):
         """Wait until nothing is buffered or unconfirmed; a second signal cuts it short."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.publisher.settled():
+        while not (self.publisher.settled()
+                   and not any(s.holds_lines() for s in self.spools.values())):
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
@@ -165,14 +180,33 @@ class Daemon:
         return True
 
     def _finish(self, drained):
-        self.log_stats()
-        if not drained:
-            left = self.buffer.lines + self.publisher.unconfirmed
-            log.warning("stopped with %d lines not confirmed by the broker", left)
         self._stop_greenlets([self._publisher_greenlet, self._stats_greenlet,
-                              self._checkpoint_greenlet])
+                              self._checkpoint_greenlet] + self._replay_greenlets)
+        if not drained:
+            self._spool_undelivered()
+        self.log_stats()
         self.save_checkpoints()
+        for spool in self.spools.values():
+            spool.close()
         self.watcher.stop()
+
+    def _spool_undelivered(self):
+        """The broker did not confirm everything in time: what only memory holds goes to
+        the spools (files keep theirs: their checkpoints did not move past it)."""
+        pending = self.publisher.take_unconfirmed()
+        for name, spool in self.spools.items():
+            batches = [b for b in pending if b.input == name] + self.buffer.remove_input(name)
+            lines = sum(len(b.lines) for b in batches)
+            spool.prepend(batches)
+            if lines:
+                log.warning("input %s: %d lines not confirmed by the broker were spooled to "
+                            "%s; they are published first at the next start", name, lines,
+                            spool.directory)
+        left = self.buffer.lines + sum(len(b.lines) for b in pending
+                                       if b.input not in self.spools)
+        if left:
+            log.warning("stopped with %d lines of log files not confirmed; they are read "
+                        "again from the checkpoints at the next start", left)
 
     @staticmethod
     def _stop_greenlets(greenlets):
@@ -202,6 +236,12 @@ class Daemon:
             record.confirm(generation, batch.end_offset)
 
     def save_checkpoints(self):
+        for spool in self.spools.values():
+            try:
+                spool.save_position()
+            except OSError as error:
+                log.error("cannot save the spool position of input %s: %s",
+                          spool.input_name, error)
         for item in self.inputs.values():
             save = getattr(item, "save_checkpoints", None)
             if save is not None:

@@ -12,7 +12,7 @@ import time
 
 class Batch:
     __slots__ = ("input", "lines", "offsets", "truncated", "timestamp", "source",
-                 "end_offset")
+                 "end_offset", "start")
 
     def __init__(self, input_name, lines, offsets=None, truncated=None, source=None,
                  end_offset=None, timestamp=None):
@@ -20,8 +20,9 @@ class Batch:
         self.lines = lines               # list of bytes, each without its "\n", none empty
         self.offsets = offsets           # file inputs: byte offset of each line's start
         self.truncated = truncated       # set of indexes of truncated lines, or None
-        self.source = source             # file inputs: the file's identity key
+        self.source = source             # (checkpoint record or spool, generation or segment)
         self.end_offset = end_offset     # file inputs: offset just after the last line
+        self.start = None                # spool replays: where the batch began on disk
         self.timestamp = int(time.time()) if timestamp is None else timestamp
 
     def __len__(self):

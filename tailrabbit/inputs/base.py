@@ -70,7 +70,11 @@ class Input:
         batch = Batch(self.name, lines, offsets, truncated, source, end_offset)
         policy = self.settings.overflow
         if self.spool is not None and policy == "spool":
-            self.spool.submit(batch)
+            # Once anything is spooled, newer lines queue behind it on disk: order is kept.
+            if self.spool.holds_lines() or not self.buffer.put(batch, block=False):
+                self.spool.append(batch)
+        elif self.spool is not None and self.spool.holds_lines():
+            self.spool.append(batch)        # lines of an earlier run replay first
         elif policy == "drop":
             if not self.buffer.put(batch, block=False):
                 self.stats.dropped += len(lines)

@@ -35,8 +35,9 @@ STAT_INTERVAL = 1.0
 class FileInput(Input):
     kind = "file"
 
-    def __init__(self, settings, buffer, stats, state_dir, spool=None, watcher=None):
-        super().__init__(settings, buffer, stats, spool)
+    def __init__(self, settings, buffer, stats, state_dir, watcher=None):
+        # No spool: a log file keeps its lines itself; overflow = spool acts as block.
+        super().__init__(settings, buffer, stats, None)
         self.watcher = watcher
         self.pattern = settings.path
         self.is_glob = glob.has_magic(self.pattern)

@@ -67,6 +67,12 @@ class Publisher:
         self._session = None
         self._last_write = 0.0
 
+    def take_unconfirmed(self):
+        """After run() was killed: every batch not confirmed, oldest first, forgotten."""
+        batches = self._tracker.take_all() + self._resend
+        self._resend = []
+        return batches
+
     @property
     def unconfirmed(self):
         """Lines taken from the buffer and not yet confirmed by the broker."""

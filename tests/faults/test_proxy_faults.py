@@ -1,0 +1,143 @@
+"""Broker faults seen through a TCP proxy: cut, refused, stalled; graceful stop with the
+broker down and replay of the spool; a FIFO writer never blocked by a down broker."""
+
+import os
+import threading
+import time
+
+from helpers import LineWriter, check_at_least_once, wait_for
+from integration.test_fifo import open_writer
+
+
+def fifo_input(config, queue, path, **extra):
+    config["input:web"] = {"type": "fifo", "path": path, "queue": queue, **extra}
+    return config
+
+
+def recovery(broker, queue, count, since):
+    broker.wait_depth(queue, count, timeout=60)
+    return time.monotonic() - since
+
+
+def test_cut_during_traffic(broker, proxied_config, proxy, queue_name, tailrabbit_factory,
+                            tmp_path):
+    path = str(tmp_path / "web.fifo")
+    proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path))
+    os.close(open_writer(path))
+    writer = LineWriter(path, 30000, 10000).start()
+    wait_for(lambda: writer.written > 10000, message="traffic")
+    proxy.cut()
+    writer.join()
+    proc.wait_log("connection to")
+    broker.wait_depth(queue_name, writer.count, timeout=60)
+    assert proc.stop() == 0, proc.log()
+    duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
+                                     writer.expected())
+    print(f"cut: {duplicates} duplicates")
+
+
+def test_refused_for_ten_seconds(broker, proxied_config, proxy, queue_name,
+                                 tailrabbit_factory, tmp_path):
+    proxy.set_mode("refuse")
+    path = str(tmp_path / "web.fifo")
+    broker.declare(queue_name, durable=True, auto_delete=False)
+    outage = time.monotonic()
+    proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path))
+    os.close(open_writer(path))
+    writer = LineWriter(path, 20000, 4000).start()     # the broker is down at start
+    proc.wait_log("no broker answered")
+    wait_for(lambda: proxy.connections >= 3, timeout=30, message="retries")
+    writer.join()
+    time.sleep(max(0.0, outage + 10 - time.monotonic()))   # the outage lasts 10 s
+    assert broker.depth(queue_name) == 0
+    back = time.monotonic()
+    proxy.set_mode("pass")
+    took = recovery(broker, queue_name, writer.count, back)
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == writer.expected()
+    print(f"refused 10 s: all {writer.count} lines in the queue {took:.1f} s after the "
+          f"broker came back, {proxy.connections} connection attempts")
+
+
+def test_stall_is_noticed_by_heartbeats(broker, proxied_config, proxy, queue_name,
+                                        tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "web.fifo")
+    proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path))
+    os.close(open_writer(path))
+    writer = LineWriter(path, 20000, 5000).start()
+    wait_for(lambda: writer.written > 5000, message="traffic")
+    proxy.set_mode("stall")
+    stalled = time.monotonic()
+    proc.wait_log("heartbeat missed", timeout=30)
+    noticed = time.monotonic() - stalled
+    proxy.cut()
+    proxy.set_mode("pass")
+    writer.join()
+    broker.wait_depth(queue_name, writer.count, timeout=60)
+    assert proc.stop() == 0, proc.log()
+    duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
+                                     writer.expected())
+    print(f"stall noticed after {noticed:.1f} s (heartbeat 2 s); {duplicates} duplicates")
+
+
+def test_sigterm_with_the_broker_down_spools_and_the_next_start_replays(
+        broker, proxied_config, proxy, queue_name, tailrabbit_factory, tmp_path):
+    proxy.set_mode("refuse")
+    broker.declare(queue_name, durable=True, auto_delete=False)
+    path = str(tmp_path / "web.fifo")
+    config = fifo_input(proxied_config, queue_name, path)
+    first = tailrabbit_factory(config, name="first")
+    fd = open_writer(path)
+    os.write(fd, b"".join(b"first %05d\n" % i for i in range(5000)))
+    os.close(fd)
+    wait_for(lambda: "read=5000" in _stats(first), message="lines read")
+    started = time.monotonic()
+    assert first.stop() == 0, first.log()
+    assert time.monotonic() - started < 3 + 5          # shutdown_timeout = 3
+    assert "5000 lines not confirmed by the broker were spooled" in first.log()
+    proxy.set_mode("pass")
+    second = tailrabbit_factory(config, name="second")
+    fd = open_writer(path)
+    os.write(fd, b"".join(b"second %05d\n" % i for i in range(1000)))
+    os.close(fd)
+    broker.wait_depth(queue_name, 6000)
+    assert second.stop() == 0, second.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == ([b"first %05d" % i for i in range(5000)]
+                      + [b"second %05d" % i for i in range(1000)])
+
+
+def _stats(proc):
+    import signal
+    proc.signal(signal.SIGUSR1)
+    return proc.log()
+
+
+def test_fifo_writer_never_blocks_while_the_broker_is_down(
+        broker, proxied_config, proxy, queue_name, tailrabbit_factory, tmp_path):
+    proxy.set_mode("refuse")
+    broker.declare(queue_name, durable=True, auto_delete=False)
+    proxied_config["tailrabbit"]["buffer"] = 1000
+    path = str(tmp_path / "web.fifo")
+    proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path))
+    fd = open_writer(path)
+    expected = [b"req %06d %s" % (i, b"z" * 150) for i in range(50000)]
+    done = threading.Event()
+
+    def write():
+        os.write(fd, b"".join(line + b"\n" for line in expected))   # ~8 MB, 125x the pipe
+        done.set()
+    threading.Thread(target=write, daemon=True).start()
+    assert done.wait(30), "the FIFO writer blocked while the broker was down"
+    os.close(fd)
+    wait_for(lambda: "spooled=" in _stats(proc) and "read=50000" in proc.log(),
+             message="all lines read")
+    assert broker.depth(queue_name) == 0
+    back = time.monotonic()
+    proxy.set_mode("pass")
+    took = recovery(broker, queue_name, len(expected), back)
+    assert proc.stop() == 0, proc.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == expected
+    print(f"50k lines through a 1000-line buffer with the broker down: in the queue "
+          f"{took:.1f} s after it came back")
