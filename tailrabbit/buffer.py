@@ -21,6 +21,8 @@ class LineBuffer:
         self._not_empty = Event()
         self._not_full = Event()
         self._not_full.set()
+        self._held_back = frozenset()     # inputs the publisher cannot publish for now
+        self._rule_changed = Event()
 
     def full(self):
         return self.lines >= self.capacity
@@ -28,12 +30,26 @@ class LineBuffer:
     def held(self, input_name):
         return self._per_input.get(input_name, 0)
 
+    def hold_back(self, names):
+        """Inputs whose queue cannot be declared: each may fill only a quarter of the
+        buffer, so their lines go to their overflow policy and the others keep flowing."""
+        self._held_back = frozenset(names)
+        self._rule_changed.set()          # wake the waiters to re-check under the new rule
+        self._rule_changed = Event()
+
+    def _room_for(self, name):
+        if self.lines >= self.capacity:
+            return False
+        return name not in self._held_back or self.held(name) < self.capacity // 4
+
     def put(self, batch, block=True, timeout=None):
         """Queue a batch; when full, wait for room if `block`, else return False."""
-        while self.lines >= self.capacity:
+        while not self._room_for(batch.input):
             if not block:
                 return False
-            if not self._not_full.wait(timeout):
+            # A held-back input over its share waits for the rule to change, not for room.
+            event = self._not_full if self.lines >= self.capacity else self._rule_changed
+            if not event.wait(timeout):
                 return False
         self._queues.setdefault(batch.input, deque()).append(batch)
         n = len(batch.lines)

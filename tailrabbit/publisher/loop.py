@@ -17,6 +17,7 @@ import random
 import time
 
 import gevent
+from amqp.exceptions import AccessRefused
 from gevent.event import Event
 
 from tailrabbit.publisher.confirms import ConfirmTracker
@@ -115,10 +116,13 @@ class Publisher:
                 failures = session.open(self.inputs.values(), self.broker.confirm,
                                         self.broker.connect_timeout + 5)
             except CONNECTION_ERRORS as error:
-                log.warning("cannot connect to %s:%s: %s", host, port, describe(error))
+                refused = isinstance(error, AccessRefused)   # bad credentials or vhost
+                log.log(logging.ERROR if refused else logging.WARNING,
+                        "cannot connect to %s:%s: %s", host, port, describe(error))
                 session.close(timeout=0.5)
                 continue
             self._parked = {failure.input.name: failure for failure in failures}
+            self.buffer.hold_back(self._parked)
             for failure in failures:
                 log.error("%s; its lines wait, retrying", failure)
             if not failures:
@@ -232,11 +236,23 @@ class Publisher:
             session.fail("nack from the broker")
 
     def on_return(self, exc, exchange, routing_key, message):
-        name = (message.headers or {}).get("input", "?") if message else "?"
+        """An unroutable line (its queue was deleted, or unbound from the exchange).
+
+        The broker acks a returned message right after returning it; acting before that
+        ack is read (the reader handles one frame at a time) keeps the line unconfirmed:
+        the connection is dropped, and the next one declares and binds the queues again
+        and publishes the line again. Never lost, at worst repeated.
+        """
+        headers = message.properties.get("application_headers") or {} if message else {}
+        name = headers.get("input", "?")
         if name in self.stats.inputs:
             self.stats.of(name).returned += 1
-        log.error("the broker returned a message of input %s as unroutable: exchange %r, "
-                  "routing key %r (%s)", name, exchange, routing_key, describe(exc))
+        log.error("the broker returned a line of input %s as unroutable: exchange %r, "
+                  "routing key %r (%s); reconnecting to declare its queue again", name,
+                  exchange, routing_key, describe(exc))
+        session = self._session
+        if session is not None:
+            session.fail("a line came back unroutable")
 
     def on_blocked(self, reason):
         log.warning("the broker blocked publishing (%s); lines wait in the buffer", reason)
