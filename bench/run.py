@@ -223,6 +223,52 @@ def latency(args, tmp):
           f"({100 * idle_cpu / args.idle:.2f}% of one core); RSS {rss / 1024:.1f} MiB")
 
 
+def buffered_rss(args, tmp):
+    """RSS with 100k lines held in memory: the broker unreachable (a closed port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    fifo = os.path.join(tmp, "rss.fifo")
+    config = os.path.join(tmp, "rss.ini")
+    write_config(config, os.path.join(tmp, "state-rss"),
+                 {"web": {"type": "fifo", "path": fifo, "queue": "bench-rss",
+                          "overflow": "block"}}, True, 2)
+    with open(config) as handle:
+        text = handle.read().replace(f"port = {BROKER[1]}", f"port = {closed_port}")
+    with open(config, "w") as handle:
+        handle.write(text.replace("stats_interval = 0", "stats_interval = 0\nbuffer = 100000"))
+    proc = subprocess.Popen(tailrabbit_cmd(config), cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        idle = rss_kib(proc.pid)
+        os.set_blocking(fd, True)
+        line = b"x" * (args.size - 1) + b"\n"
+        os.write(fd, line * 100000)
+        os.close(fd)
+        end = time.monotonic() + 30
+        last = -1
+        while time.monotonic() < end:           # until the RSS stops growing
+            rss = rss_kib(proc.pid)
+            if rss == last:
+                break
+            last = rss
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    print(f"\n## Memory: RSS {idle / 1024:.1f} MiB idle, {rss / 1024:.1f} MiB with 100,000 "
+          f"lines of {args.size} bytes buffered (broker down): "
+          f"{(rss - idle) * 1024 / 100000:.0f} bytes per line")
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
@@ -256,6 +302,7 @@ def main():
         if not args.skip_throughput:
             throughput(args, tmp, data_path)
         latency(args, tmp)
+        buffered_rss(args, tmp)
 
 
 if __name__ == "__main__":
