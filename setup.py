@@ -15,6 +15,7 @@ setup(
         "amqp>=5.1,<6",
         "watchdog>=3,<8",
         "docopt-ng>=0.9,<0.10",
+        "prometheus-client>=0.16,<1",
     ],
     entry_points={"console_scripts": ["tailrabbit = tailrabbit.cli:main"]},
     classifiers=[

@@ -71,10 +71,14 @@ def run(settings, level):
     monkey.patch_socket()
     monkey.patch_ssl()
 
-    from tailrabbit.daemon import Daemon
+    from tailrabbit.daemon import Daemon, StartupError
     from tailrabbit.logsetup import setup_logging
 
     setup_logging(settings.logging, level)
     daemon = Daemon(settings)
-    daemon.start()
+    try:
+        daemon.start()
+    except StartupError as error:
+        print(f"tailrabbit: {error}", file=sys.stderr)
+        return EX_CONFIG
     return daemon.run()

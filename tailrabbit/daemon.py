@@ -31,6 +31,10 @@ SIGNALS = {signal.SIGTERM: "TERM", signal.SIGINT: "INT", signal.SIGHUP: "HUP",
 CHECKPOINT_INTERVAL = 1.0
 
 
+class StartupError(Exception):
+    """A setting that parsed but cannot be applied (a port in use): exit 78, one line."""
+
+
 class Halt(BaseException):
     """Stop the process with `status`; a BaseException so no `except Exception` eats it."""
 
@@ -80,6 +84,10 @@ class Daemon:
                                              watcher=self.watcher)
                        for item in settings.inputs}
         self._replay_greenlets = []
+        self.metrics = None
+        if process.metrics:
+            from tailrabbit.metrics import MetricsServer
+            self.metrics = MetricsServer(process.metrics, self.stats, self.buffer)
         self._input_greenlets = {}
         self._publisher_greenlet = None
         self._stats_greenlet = None
@@ -88,6 +96,13 @@ class Daemon:
     # ---- start and run ---------------------------------------------------------------
 
     def start(self):
+        if self.metrics is not None:
+            try:
+                self.metrics.start()      # a port in use fails here, before any input runs
+            except OSError as error:
+                host, port = self.settings.process.metrics
+                raise StartupError(f"{self.settings.path}: [tailrabbit] metrics: cannot "
+                                   f"listen on {host}:{port}: {error.strerror}") from None
         for signum, name in SIGNALS.items():
             gevent.signal_handler(signum, self.control.put, (name,))
         self._publisher_greenlet = gevent.spawn(self.publisher.run)
@@ -189,6 +204,8 @@ class Daemon:
         for spool in self.spools.values():
             spool.close()
         self.watcher.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
 
     def _spool_undelivered(self):
         """The broker did not confirm everything in time: what only memory holds goes to

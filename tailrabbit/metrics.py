@@ -1,0 +1,80 @@
+"""Prometheus `/metrics` and `/health`, served by a gevent WSGI server inside the process.
+
+The figures are read from the same counters the stats log line uses, at scrape time, by
+a custom collector: nothing is added to the per-line path. prometheus_client does the
+exposition format (escaping, types, HELP lines), which is easy to get subtly wrong by hand.
+"""
+
+import logging
+
+from gevent.pywsgi import WSGIServer
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+log = logging.getLogger("tailrabbit.metrics")
+
+COUNTERS = (
+    ("read", "tailrabbit_lines_read", "Lines read from the input."),
+    ("published", "tailrabbit_lines_published", "Publishes sent to the broker "
+                                                "(a line published again counts again)."),
+    ("confirmed", "tailrabbit_lines_confirmed", "Lines the broker confirmed."),
+    ("spooled", "tailrabbit_lines_spooled", "Lines written to the on-disk spool."),
+    ("dropped", "tailrabbit_lines_dropped", "Lines dropped (overflow = drop, spool full)."),
+    ("truncated", "tailrabbit_lines_truncated", "Lines cut at max_line_bytes."),
+    ("returned", "tailrabbit_lines_returned", "Lines the broker returned as unroutable."),
+)
+
+
+class TailrabbitCollector:
+    def __init__(self, stats, buffer):
+        self.stats, self.buffer = stats, buffer
+
+    def collect(self):
+        for attribute, name, help_text in COUNTERS:
+            family = CounterMetricFamily(name, help_text, labels=["input"])
+            for input_name, counters in self.stats.inputs.items():
+                family.add_metric([input_name], getattr(counters, attribute))
+            yield family
+        buffered = GaugeMetricFamily("tailrabbit_buffered_lines",
+                                     "Lines held in the memory buffer.", labels=["input"])
+        for input_name in self.stats.inputs:
+            buffered.add_metric([input_name], self.buffer.held(input_name))
+        yield buffered
+        yield GaugeMetricFamily("tailrabbit_connected", "1 while connected to a broker.",
+                                value=1 if self.stats.connected else 0)
+
+
+def healthy(stats, buffer):
+    """Connected, or at least still holding every line in memory."""
+    return stats.connected or buffer.lines < buffer.capacity
+
+
+class MetricsServer:
+    def __init__(self, address, stats, buffer):
+        self.address = address
+        self.stats, self.buffer = stats, buffer
+        self.registry = CollectorRegistry()
+        self.registry.register(TailrabbitCollector(stats, buffer))
+        self.registry.register(ProcessCollector(registry=None))
+        self.server = WSGIServer(address, self.app, log=None, error_log=log)
+
+    def app(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            body = generate_latest(self.registry)
+            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4")])
+            return [body]
+        if path == "/health":
+            ok = healthy(self.stats, self.buffer)
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "text/plain")])
+            return [b"ok\n" if ok else b"broker unreachable and the buffer is full\n"]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"see /metrics and /health\n"]
+
+    def start(self):
+        self.server.start()
+        log.info("metrics on http://%s:%d/metrics", *self.address)
+
+    def stop(self):
+        self.server.stop(timeout=1)
