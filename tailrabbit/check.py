@@ -39,7 +39,7 @@ def check(settings):
         connection = amqp.Connection(
             host=f"{host}:{port}", userid=broker.user, password=broker.password,
             virtual_host=broker.vhost, connect_timeout=broker.connect_timeout,
-            socket_settings=SOCKET_SETTINGS, ssl=ssl_options(broker))
+            socket_settings=SOCKET_SETTINGS, ssl=ssl_options(broker, host))
         try:
             connection.connect()
         except Exception as error:     # any failure is a finding to report, not a crash

@@ -19,6 +19,7 @@ Exit codes: 0 clean stop, 1 unexpected failure, 69 (--check) no broker answered,
 78 bad config or arguments.
 """
 
+import logging
 import sys
 
 EX_OK, EX_FAILURE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 69, 78
@@ -60,6 +61,8 @@ def main(argv=None):
         return EX_CONFIG
     if args["--check"]:
         from tailrabbit.check import check
+        for warning in settings.warnings:
+            print(f"warning: {warning}")
         return check(settings)
     return run(settings, level)
 
@@ -75,6 +78,8 @@ def run(settings, level):
     from tailrabbit.logsetup import setup_logging
 
     setup_logging(settings.logging, level)
+    for warning in settings.warnings:
+        logging.getLogger("tailrabbit").warning("%s", warning)
     daemon = Daemon(settings)
     try:
         daemon.start()

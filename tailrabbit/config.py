@@ -94,6 +94,7 @@ class Settings:
     broker: BrokerSettings
     inputs: Tuple[InputSettings, ...]
     logging: LoggingSettings
+    warnings: Tuple[str, ...] = ()     # logged once logging is set up
 
 
 PROCESS_KEYS = {"state_dir", "buffer", "stats_interval", "shutdown_timeout",
@@ -228,7 +229,8 @@ def load(path, environ=None):
         rabbit.check_keys(BROKER_KEYS | INPUT_DEFAULT_KEYS)
 
     process = _process(_Section(path, parser, "tailrabbit"), rabbit if seed_mode else None)
-    broker = _broker(rabbit, environ)
+    warnings = []
+    broker = _broker(rabbit, environ, warnings)
     defaults = {
         "durable": rabbit.boolean("durable", True),
         "auto_delete": rabbit.boolean("auto_delete", False),
@@ -240,7 +242,8 @@ def load(path, environ=None):
         inputs = tuple(_input(_Section(path, parser, name), defaults) for name in input_names)
     _check_routes(path, inputs)
     return Settings(path=path, process=process, broker=broker, inputs=inputs,
-                    logging=_logging(_Section(path, parser, "logging")))
+                    logging=_logging(_Section(path, parser, "logging")),
+                    warnings=tuple(warnings))
 
 
 def _process(section, seed_rabbit):
@@ -273,8 +276,10 @@ def _host_port(section, key, text, default_port):
     return host.strip("[]"), int(port)
 
 
-def _broker(section, environ):
-    port = section.integer("port", 5672, minimum=1, maximum=65535)
+def _broker(section, environ, warnings):
+    ssl = section.boolean("ssl", False)
+    # AMQPS listens on 5671 by convention; a TLS config without a port means that one.
+    port = section.integer("port", 5671 if ssl else 5672, minimum=1, maximum=65535)
     hosts = tuple(_host_port(section, "host", item.strip(), port)
                   for item in section.string("host", "localhost").split(",") if item.strip())
     if not hosts:
@@ -284,13 +289,12 @@ def _broker(section, environ):
         raise section.error(given[1], f"give only one of {', '.join(given)}")
     password = section.string("password", "guest")
     if "password_file" in section:
-        password = _password_from_file(section, section.string("password_file"))
+        password = _password_from_file(section, section.string("password_file"), warnings)
     elif "password_env" in section:
         name = section.string("password_env")
         if name not in environ:
             raise section.error("password_env", f"environment variable {name!r} is not set")
         password = environ[name]
-    ssl = section.boolean("ssl", False)
     for key in ("ssl_ca", "ssl_cert", "ssl_key"):
         value = section.string(key)
         if value and not os.path.isfile(value):
@@ -312,12 +316,18 @@ def _broker(section, environ):
     )
 
 
-def _password_from_file(section, path):
+def _password_from_file(section, path, warnings):
+    path = os.path.expanduser(path)
     try:
-        with open(os.path.expanduser(path), encoding="utf-8") as handle:
-            return handle.read().rstrip("\r\n")
+        mode = os.stat(path).st_mode
+        with open(path, encoding="utf-8") as handle:
+            password = handle.read().rstrip("\r\n")
     except OSError as exc:
         raise section.error("password_file", f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        warnings.append(f"{section.path}: [rabbitmq] password_file: {path} can be read by "
+                        f"others (mode {mode & 0o777:o}); chmod 600 it")
+    return password
 
 
 def _delivery_mode(section, default):

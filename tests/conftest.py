@@ -19,8 +19,12 @@ def broker():
 def tailrabbit_factory(tmp_path):
     """Start tailrabbit processes on configs built from dicts; stops leftovers after."""
     started = []
+    passwords = set()
 
     def start(sections, stdin=None, name="tailrabbit", args=()):
+        password = sections.get("rabbitmq", {}).get("password")
+        if password and password != "guest":
+            passwords.add(password)
         path = write_config(tmp_path / f"{name}.ini", sections)
         kwargs = {} if stdin is None else {"stdin": stdin}
         process = Tailrabbit(str(path), str(tmp_path / f"{name}.log"), args=args, **kwargs)
@@ -30,6 +34,8 @@ def tailrabbit_factory(tmp_path):
     yield start
     for process in started:
         process.kill()
+        for password in passwords:           # a password never reaches a log line
+            assert password not in process.log(), f"{process.log_path} shows a password"
 
 
 @pytest.fixture

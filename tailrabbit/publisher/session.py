@@ -50,16 +50,17 @@ def describe(error):
     return str(error) or error.__class__.__name__
 
 
-def ssl_options(broker):
+def ssl_options(broker, host):
+    """py-amqp's TLS options: peer and hostname verified unless ssl_verify = False."""
     if not broker.ssl:
         return False
-    context = ssl_module.create_default_context(cafile=broker.ssl_ca)
-    if not broker.ssl_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl_module.CERT_NONE
-    if broker.ssl_cert:
-        context.load_cert_chain(broker.ssl_cert, broker.ssl_key)
-    return context
+    options = {"ca_certs": broker.ssl_ca, "certfile": broker.ssl_cert,
+               "keyfile": broker.ssl_key}
+    if broker.ssl_verify:
+        options.update(cert_reqs=ssl_module.CERT_REQUIRED, server_hostname=host)
+    else:
+        options.update(cert_reqs=ssl_module.CERT_NONE)
+    return {key: value for key, value in options.items() if value is not None}
 
 
 class Session:
@@ -76,7 +77,7 @@ class Session:
             host=self.address, userid=broker.user, password=broker.password,
             virtual_host=broker.vhost, heartbeat=broker.heartbeat,
             connect_timeout=broker.connect_timeout, socket_settings=SOCKET_SETTINGS,
-            ssl=ssl_options(broker), on_blocked=self._on_blocked,
+            ssl=ssl_options(broker, host), on_blocked=self._on_blocked,
             on_unblocked=self._on_unblocked, client_properties={"product": "tailrabbit"})
         self.heartbeat = broker.heartbeat
         self.channel = None

@@ -61,3 +61,21 @@ def test_same_queue_with_other_flags_is_refused(tmp_path):
 def test_level_accepts_names_and_numbers():
     assert config.parse_level("30", ValueError) == "30"
     assert config.parse_level("debug", ValueError) == "DEBUG"
+
+
+def test_a_password_file_readable_by_others_is_warned_about(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    settings = load(tmp_path, f"[rabbitmq]\npassword_file = {secret}\n[input:a]\ntype=stdin\n")
+    assert settings.broker.password == "s3cret"
+    [warning] = settings.warnings
+    assert "can be read by others (mode 644)" in warning and "s3cret" not in warning
+    secret.chmod(0o600)
+    settings = load(tmp_path, f"[rabbitmq]\npassword_file = {secret}\n[input:a]\ntype=stdin\n")
+    assert settings.warnings == ()
+
+
+def test_tls_defaults_to_port_5671(tmp_path):
+    settings = load(tmp_path, "[rabbitmq]\nssl = True\nhost = a, b:6000\n[input:a]\ntype=stdin\n")
+    assert settings.broker.hosts == (("a", 5671), ("b", 6000))
