@@ -10,15 +10,14 @@ import logging
 import signal
 import time
 
-from collections import deque
-
 import gevent
-from gevent.event import Event
 
 from tailrabbit.buffer import LineBuffer
+from tailrabbit.control import ControlQueue, Halt, StartupError
 from tailrabbit.files.watcher import DirectoryWatcher
 from tailrabbit.inputs import make_input
 from tailrabbit.publisher.loop import Publisher
+from tailrabbit.reload import reload_config
 from tailrabbit.spool import Spool
 from tailrabbit.stats import Stats
 
@@ -29,39 +28,6 @@ SIGNALS = {signal.SIGTERM: "TERM", signal.SIGINT: "INT", signal.SIGHUP: "HUP",
 
 
 CHECKPOINT_INTERVAL = 1.0
-
-
-class StartupError(Exception):
-    """A setting that parsed but cannot be applied (a port in use): exit 78, one line."""
-
-
-class Halt(BaseException):
-    """Stop the process with `status`; a BaseException so no `except Exception` eats it."""
-
-    def __init__(self, status, reason=""):
-        super().__init__(status, reason)
-        self.status, self.reason = status, reason
-
-
-class ControlQueue:
-    """Messages for the control loop; `ready` is an Event, so it can be waited on together
-    with others (gevent's Queue cannot)."""
-
-    def __init__(self):
-        self._messages = deque()
-        self.ready = Event()
-
-    def put(self, message):
-        self._messages.append(message)
-        self.ready.set()
-
-    def get(self, timeout=None):
-        """The oldest message, or None after `timeout`."""
-        while not self._messages:
-            self.ready.clear()
-            if not self.ready.wait(timeout):
-                return None
-        return self._messages.popleft()
 
 
 class Daemon:
@@ -89,6 +55,8 @@ class Daemon:
             from tailrabbit.metrics import MetricsServer
             self.metrics = MetricsServer(process.metrics, self.stats, self.buffer)
         self._input_greenlets = {}
+        self._replaced = None
+        self._retired_inputs = []
         self._publisher_greenlet = None
         self._stats_greenlet = None
         self._checkpoint_greenlet = None
@@ -112,10 +80,8 @@ class Daemon:
             greenlet.link_exception(lambda g: self.control.put(("crash", "spool replay",
                                                                 g.exception)))
             self._replay_greenlets.append(greenlet)
-        for name, item in self.inputs.items():
-            greenlet = gevent.spawn(item.run)
-            greenlet.link(lambda g, name=name: self._on_input_exit(name, g))
-            self._input_greenlets[name] = greenlet
+        for item in self.inputs.values():
+            self._spawn_input(item)
         if self.settings.process.stats_interval:
             self._stats_greenlet = gevent.spawn(self._log_stats_forever)
         self._checkpoint_greenlet = gevent.spawn(self._save_checkpoints_forever)
@@ -148,8 +114,7 @@ class Daemon:
         self.log_stats()
 
     def handle_hup(self):
-        log.warning("SIGHUP: reloading the configuration is not supported yet; "
-                    "the running configuration stays")
+        reload_config(self)
 
     def handle_finished(self):
         """Every input reached its end (stdin at EOF): wait for every confirm, exit 0."""
@@ -232,6 +197,37 @@ class Daemon:
             greenlet.unlink_all()
         gevent.killall(greenlets, timeout=5)
 
+    def _spawn_input(self, item):
+        greenlet = gevent.spawn(item.run)
+        greenlet.link(lambda g, name=item.name: self._on_input_exit(name, g))
+        self._input_greenlets[item.name] = greenlet
+
+    def start_input(self, settings):
+        process = self.settings.process
+        self.stats.of(settings.name)
+        if settings.type != "file" and settings.name not in self.spools:
+            spool = Spool(process.state_dir, settings.name, process.spool_max_bytes,
+                          self.buffer, self.stats.of(settings.name))
+            self.spools[settings.name] = spool
+            replay = gevent.spawn(spool.replay_forever)
+            self._replay_greenlets.append(replay)
+        item = make_input(settings, self.buffer, self.stats, process.state_dir,
+                          spool=self.spools.get(settings.name), watcher=self.watcher)
+        if settings.name in self.inputs:           # replacing: keep the old one to stop
+            self._replaced = self.inputs[settings.name], self._input_greenlets[settings.name]
+        self.inputs[settings.name] = item
+        self._spawn_input(item)
+
+    def stop_input(self, name, replace=False):
+        if replace:
+            item, greenlet = self._replaced
+        else:
+            item, greenlet = self.inputs.pop(name), self._input_greenlets.pop(name)
+        self._stop_greenlets([greenlet])
+        if not replace and hasattr(item, "save_checkpoints"):
+            item.save_checkpoints()
+            self._retired_inputs.append(item)     # confirms of its lines still arrive
+
     def _on_input_exit(self, name, greenlet):
         if greenlet.successful() and self.inputs[name].finished:
             if all(item.finished for item in self.inputs.values()):
@@ -259,7 +255,7 @@ class Daemon:
             except OSError as error:
                 log.error("cannot save the spool position of input %s: %s",
                           spool.input_name, error)
-        for item in self.inputs.values():
+        for item in list(self.inputs.values()) + self._retired_inputs:
             save = getattr(item, "save_checkpoints", None)
             if save is not None:
                 try:

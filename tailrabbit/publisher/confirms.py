@@ -46,6 +46,9 @@ class ConfirmTracker:
             released.append(batch)
         return released
 
+    def batches(self):
+        return [batch for _, batch in self._in_flight]
+
     def take_all(self):
         """Every batch not yet confirmed, in publish order (to publish again)."""
         batches = [batch for _, batch in self._in_flight]

@@ -55,6 +55,8 @@ class Publisher:
     def __init__(self, broker, inputs, buffer, stats, on_confirmed=None):
         self.broker = broker
         self.inputs = {item.name: item for item in inputs}
+        self._retired = {}              # removed by a reload, lines may still be pending
+        self._reconnect_now = False
         self.buffer = buffer
         self.stats = stats
         self.on_confirmed = on_confirmed
@@ -67,6 +69,26 @@ class Publisher:
         self._declare_backoff = Backoff(DECLARE_RETRY_FIRST, DECLARE_RETRY_CAP)
         self._session = None
         self._last_write = 0.0
+
+    def update(self, broker, inputs):
+        """A reload: new broker settings and routes apply from a planned reconnect (which
+        loses and repeats nothing); routes of removed inputs stay while lines of theirs
+        are buffered or unconfirmed."""
+        new = {item.name: item for item in inputs}
+        for name, item in self.inputs.items():
+            if name not in new:
+                self._retired[name] = item
+        self.broker, self.inputs = broker, new
+        self._reconnect_now = True
+        self.buffer.readable.set()          # wake the loop to notice
+
+    def _routes(self):
+        pending = {b.input for b in self._resend} | {
+            b.input for b in self._tracker.batches()}
+        self._retired = {name: item for name, item in self._retired.items()
+                         if name not in self.inputs
+                         and (name in pending or self.buffer.held(name))}
+        return {**self._retired, **self.inputs}
 
     def take_unconfirmed(self):
         """After run() was killed: every batch not confirmed, oldest first, forgotten."""
@@ -113,7 +135,7 @@ class Publisher:
             self.stats.connection_state = f"connecting to {host}:{port}"
             session = Session(self.broker, host, port, self)
             try:
-                failures = session.open(self.inputs.values(), self.broker.confirm,
+                failures = session.open(self._routes().values(), self.broker.confirm,
                                         self.broker.connect_timeout + 5)
             except CONNECTION_ERRORS as error:
                 refused = isinstance(error, AccessRefused)   # bad credentials or vhost
@@ -139,7 +161,8 @@ class Publisher:
     def _serve(self, session):
         self._session = session
         self._encoders = {name: RouteEncoder(session.channel_id, session.frame_max, item)
-                          for name, item in self.inputs.items()}
+                          for name, item in self._routes().items()}
+        self._reconnect_now = False
         self._unblocked.set()
         resend, self._resend = self._resend, []
         if resend:
@@ -158,7 +181,7 @@ class Publisher:
             if heartbeat_every and now - self._last_write >= heartbeat_every:
                 session.send_heartbeat()
                 self._last_write = now
-            if planned_at is not None and now >= planned_at:
+            if self._reconnect_now or (planned_at is not None and now >= planned_at):
                 self._finish_planned(session)
                 return
             if session.blocked:
