@@ -14,6 +14,7 @@ neither loses nor repeats a line.
 
 import logging
 import random
+import ssl
 import time
 
 import gevent
@@ -138,7 +139,8 @@ class Publisher:
                 failures = session.open(self._routes().values(), self.broker.confirm,
                                         self.broker.connect_timeout + 5)
             except CONNECTION_ERRORS as error:
-                refused = isinstance(error, AccessRefused)   # bad credentials or vhost
+                # bad credentials, vhost or certificate: a config problem, not a blip
+                refused = isinstance(error, (AccessRefused, ssl.SSLCertVerificationError))
                 log.log(logging.ERROR if refused else logging.WARNING,
                         "cannot connect to %s:%s: %s", host, port, describe(error))
                 session.close(timeout=0.5)
