@@ -173,16 +173,7 @@ def latency(args, tmp):
     channel.basic_consume(queue, no_ack=True, callback=lambda m: samples.append(
         time.time_ns() - int(m.body.split(b" ", 1)[0])))
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        os.set_blocking(fd, True)
+        fd = open_fifo_writer(fifo)
         count, rate = args.latency_lines, 1000
 
         def write():
@@ -239,17 +230,8 @@ def buffered_rss(args, tmp):
         handle.write(text.replace("stats_interval = 0", "stats_interval = 0\nbuffer = 100000"))
     proc = subprocess.Popen(tailrabbit_cmd(config), cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        fd = open_fifo_writer(fifo)
         idle = rss_kib(proc.pid)
-        os.set_blocking(fd, True)
         line = b"x" * (args.size - 1) + b"\n"
         os.write(fd, line * 100000)
         os.close(fd)
@@ -267,6 +249,21 @@ def buffered_rss(args, tmp):
     print(f"\n## Memory: RSS {idle / 1024:.1f} MiB idle, {rss / 1024:.1f} MiB with 100,000 "
           f"lines of {args.size} bytes buffered (broker down): "
           f"{(rss - idle) * 1024 / 100000:.0f} bytes per line")
+
+
+def open_fifo_writer(fifo, timeout=20):
+    """Open the FIFO for writing once tailrabbit reads it (a non-blocking open fails
+    before); returns a blocking descriptor."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.set_blocking(fd, True)
+            return fd
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def cpu_seconds(pid):

@@ -103,7 +103,10 @@ class RouteEncoder:
                 self._split_body(body, out)
 
     def _encode_with_offsets(self, batch, out):
-        """File lines: the props differ only in the 8 bytes of the offset header."""
+        """File lines: the props differ only in the 8 bytes of the offset header.
+
+        The body-frame lines repeat _encode_constant's on purpose: this is the per-line
+        loop, and a helper call per line costs ~10% of the publisher's time."""
         channel, method, max_body, append = self.channel_id, self.method_frame, \
             self.max_body, out.append
         fields_len = len(self.constant_fields) + len(_OFFSET_KEY) + 8

@@ -56,53 +56,42 @@ def fifo_setup(node, state_dir, queue, path):
     return config
 
 
-def test_stop_app_and_start_app_under_traffic(node, node_broker, queue_name, state_dir,
-                                              tailrabbit_factory, tmp_path):
-    node_broker.queues.append(queue_name)
+def outage_under_traffic(node, queue, state_dir, factory, tmp_path, fail, recover, what):
+    """Traffic into a FIFO, `fail()` the node mid-way, `recover()` it: every line arrives."""
     path = str(tmp_path / "web.fifo")
-    proc = tailrabbit_factory(fifo_setup(node, state_dir, queue_name, path))
+    proc = factory(fifo_setup(node, state_dir, queue, path))
     os.close(open_writer(path))
     writer = LineWriter(path, 20000, 5000).start()
-    wait_for(lambda: writer.written > 5000, message="traffic")
-    node.stop_app()
+    wait_for(lambda: writer.written > 6000, message="traffic")
+    fail()
     proc.wait_log("lost", timeout=30)
     writer.join()
     back = time.monotonic()
-    node.start_app()
+    recover()
     broker = Broker(node.address)
-    broker.wait_depth(queue_name, writer.count, timeout=90)
-    took = time.monotonic() - back
-    assert proc.stop() == 0, proc.log()
-    duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
-                                     writer.expected())
-    broker.queues.append(queue_name)
-    broker.close()
-    print(f"stop_app/start_app: all lines {took:.1f} s after start_app, "
+    broker.queues.append(queue)
+    try:
+        broker.wait_depth(queue, writer.count, timeout=120)
+        took = time.monotonic() - back
+        assert proc.stop() == 0, proc.log()
+        duplicates = check_at_least_once([m.body for m in broker.consume_all(queue)],
+                                         writer.expected())
+    finally:
+        broker.close()
+    print(f"{what}: all lines {took:.1f} s after the broker came back, "
           f"{duplicates} duplicates")
+
+
+def test_stop_app_and_start_app_under_traffic(node, node_broker, queue_name, state_dir,
+                                              tailrabbit_factory, tmp_path):
+    outage_under_traffic(node, queue_name, state_dir, tailrabbit_factory, tmp_path,
+                         node.stop_app, node.start_app, "stop_app/start_app")
 
 
 def test_broker_kill_9_and_restart_with_durable_persistent_messages(
         node, node_broker, queue_name, state_dir, tailrabbit_factory, tmp_path):
-    path = str(tmp_path / "web.fifo")
-    proc = tailrabbit_factory(fifo_setup(node, state_dir, queue_name, path))
-    os.close(open_writer(path))
-    writer = LineWriter(path, 20000, 5000).start()
-    wait_for(lambda: writer.written > 8000, message="traffic")
-    node.kill()
-    proc.wait_log("lost", timeout=30)
-    writer.join()
-    back = time.monotonic()
-    node.start()
-    broker = Broker(node.address)
-    broker.wait_depth(queue_name, writer.count, timeout=120)
-    took = time.monotonic() - back
-    assert proc.stop() == 0, proc.log()
-    duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
-                                     writer.expected())
-    broker.queues.append(queue_name)
-    broker.close()
-    print(f"kill -9 + restart: all lines {took:.1f} s after the restart began, "
-          f"{duplicates} duplicates")
+    outage_under_traffic(node, queue_name, state_dir, tailrabbit_factory, tmp_path,
+                         node.kill, node.start, "kill -9 + restart")
 
 
 def test_memory_alarm_blocks_then_everything_arrives(node, node_broker, queue_name,
