@@ -30,6 +30,7 @@ from tailrabbit.inputs.base import Input
 log = logging.getLogger("tailrabbit.input")
 
 STAT_INTERVAL = 1.0
+COPY_SETTLE = 2.0            # seconds a short new match must not grow to be judged
 
 
 class FileInput(Input):
@@ -47,6 +48,7 @@ class FileInput(Input):
         self._draining = []          # tailers of files renamed away or deleted
         self._first_start = True
         self._warned_missing = False
+        self._undecided = {}         # path -> (size, since) of a match too short to judge
 
     # ---- the greenlet ----------------------------------------------------------------
 
@@ -142,7 +144,13 @@ class FileInput(Input):
                 return
         record = self.store.find(fd, identity)
         size = os.fstat(fd).st_size
-        if record is None and self._is_copy(fd, identity):
+        verdict = "new" if record is not None or self._first_start else \
+            self._copy_verdict(path, fd, identity, size, now)
+        if verdict == "wait":
+            os.close(fd)
+            return
+        self._undecided.pop(path, None)
+        if verdict == "copy":
             # Shipped already through the original: follow it from its end.
             record = self.store.add(identity, path, size)
             log.info("input %s: %s is a rotated copy of a file already shipped; only lines "
@@ -160,14 +168,34 @@ class FileInput(Input):
         self._tailers[path] = tailer
         self._warned_missing = False
 
-    def _is_copy(self, fd, identity):
-        """Same first bytes as a file already tracked, another inode: a copytruncate copy."""
-        if identity.length < FINGERPRINT_BYTES:
-            return False
-        return any(r.identity.fingerprint == identity.fingerprint
-                   and r.identity.length == identity.length
-                   and r.identity.inode != identity.inode
-                   for r in self.store.records.values())
+    def _copy_verdict(self, path, fd, identity, size, now):
+        """Is a new match a copy of a file already tracked ("copy"), a new file ("new"),
+        or too short to tell yet ("wait")?
+
+        A copy has another inode and the same first bytes. While a new file is shorter
+        than the fingerprint and its bytes so far are the start of a tracked file (cp may
+        still be writing it; an empty file starts every file), it waits: until it has
+        FINGERPRINT_BYTES, or has not grown for COPY_SETTLE seconds.
+        """
+        head = os.pread(fd, FINGERPRINT_BYTES, 0)
+        if len(head) == FINGERPRINT_BYTES and any(
+                r.identity.fingerprint == identity.fingerprint
+                and r.identity.length == identity.length and r.identity.inode != identity.inode
+                for r in self.store.records.values()):
+            return "copy"
+        tracked = [t for t in list(self._tailers.values()) + self._draining
+                   if t.fd is not None and t.inode != identity.inode]
+        if not any(os.pread(t.fd, len(head), 0) == head for t in tracked):
+            return "new"
+        if len(head) == FINGERPRINT_BYTES:
+            return "copy"
+        last_size, since = self._undecided.get(path, (None, now))
+        if last_size != size:
+            self._undecided[path] = (size, now)
+            return "wait"
+        if now - since < COPY_SETTLE:
+            return "wait"
+        return "copy" if head else "new"
 
     def _read_current(self, tailer, now):
         if (tailer.size() < tailer.read_pos

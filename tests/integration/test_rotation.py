@@ -176,3 +176,32 @@ def test_glob_picks_up_new_files_and_skips_rotated_copies(broker, config, queue_
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert sorted(bodies) == sorted([b"a %03d %s" % (i, b"x" * 40) for i in range(20)]
                                     + [b"b 000", b"b 001", b"a new"])
+
+
+def test_a_copy_written_slowly_into_the_glob_is_not_shipped(broker, config, queue_name,
+                                                           tailrabbit_factory, tmp_path):
+    """cp creates the copy empty, then fills it: a poll in between must not take the short
+    copy for a new file."""
+    directory = tmp_path / "api"
+    directory.mkdir()
+    original = directory / "a.log"
+    content = b"".join(b"a %03d %s\n" % (i, b"x" * 40) for i in range(20))
+    original.write_bytes(content)
+    proc = tailrabbit_factory(file_input(config, queue_name, str(directory / "*.log*")))
+    broker.wait_depth(queue_name, 20)
+    with open(directory / "a.log.1", "wb") as copy:
+        for piece in (b"", content[:100], content[100:]):   # pauses a poll can fall into
+            copy.write(piece)
+            copy.flush()
+            time.sleep(0.4)
+    os.truncate(original, 0)
+    with open(original, "ab") as handle:
+        handle.write(b"a new\n")
+    broker.wait_depth(queue_name, 21)
+    with open(directory / "a.log.1", "ab") as handle:        # lines added to a copy later
+        handle.write(b"late line in the copy\n")
+    broker.wait_depth(queue_name, 22)
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert sorted(bodies) == sorted(content.split(b"\n")[:-1] + [b"a new",
+                                                                  b"late line in the copy"])
