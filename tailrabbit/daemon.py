@@ -7,6 +7,7 @@ supervisord restarts it: a silently dead input is the worst failure a shipper ca
 """
 
 import logging
+import os
 import signal
 import time
 
@@ -64,6 +65,16 @@ class Daemon:
     # ---- start and run ---------------------------------------------------------------
 
     def start(self):
+        state_dir = self.settings.process.state_dir
+        try:
+            os.makedirs(state_dir, exist_ok=True)
+            probe = os.path.join(state_dir, ".write-test")
+            with open(probe, "w"):
+                pass
+            os.unlink(probe)
+        except OSError as error:
+            raise StartupError(f"{self.settings.path}: [tailrabbit] state_dir: cannot write "
+                               f"to {state_dir}: {error.strerror}") from None
         if self.metrics is not None:
             try:
                 self.metrics.start()      # a port in use fails here, before any input runs

@@ -1,0 +1,43 @@
+"""The process's lifecycle: a dead input stops everything with exit 1 (supervisord restarts
+it), an unusable state_dir is a config error."""
+
+import subprocess
+import sys
+
+from helpers import REPO, run_cli, write_config
+
+
+CRASHING_INPUT = """
+import sys
+from gevent import monkey
+monkey.patch_socket()
+import gevent
+from tailrabbit import cli, daemon as daemon_module
+from tailrabbit.inputs.fifo import FifoInput
+
+def crash(self):
+    gevent.sleep(0.2)
+    raise RuntimeError("disk on fire")
+FifoInput.run = crash
+sys.exit(cli.main(["-c", sys.argv[1]]))
+"""
+
+
+def test_a_crashed_input_stops_the_process_with_exit_1(config, tmp_path):
+    config["input:web"] = {"type": "fifo", "path": str(tmp_path / "web.fifo")}
+    path = write_config(tmp_path / "c.ini", config)
+    result = subprocess.run([sys.executable, "-c", CRASHING_INPUT, str(path)],
+                            capture_output=True, timeout=60, cwd=REPO)
+    assert result.returncode == 1, result.stderr
+    assert b"input web failed: RuntimeError('disk on fire')" in result.stderr
+
+
+def test_an_unwritable_state_dir_is_a_config_error(config, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    config["tailrabbit"]["state_dir"] = str(blocker / "state")
+    config["input:web"] = {"type": "fifo", "path": str(tmp_path / "web.fifo")}
+    result = run_cli("-c", str(write_config(tmp_path / "c.ini", config)))
+    assert result.returncode == 78
+    assert "[tailrabbit] state_dir: cannot write to" in result.stderr.decode()
+    assert len(result.stderr.decode().splitlines()) == 1
