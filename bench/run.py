@@ -95,14 +95,68 @@ def run_py_amqp(queues, data_path, queue, persistent):
     return started
 
 
-def run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp):
+def run_ceiling(queues, data_path, queue, persistent, kind):
+    """The broker's ceiling for tailrabbit's own messages: its frames, encoded before the
+    clock starts, written as fast as the socket takes them, every confirm awaited."""
+    from tailrabbit.config import InputSettings
+    from tailrabbit.line import Batch
+    from tailrabbit.publisher.frames import RouteEncoder
+    with open(data_path, "rb") as handle:
+        lines = handle.read().split(b"\n")[:-1]
+    connection = connect()
+    channel = connection.channel()
+    channel.confirm_select()
+    acked = [0]
+    channel.events["basic_ack"].add(lambda tag, multiple: acked.__setitem__(0, tag))
+    item = InputSettings(name="bulk", type=kind, path="/var/log/bench.log"
+                         if kind == "file" else None, queue=queue, routing_key=queue,
+                         delivery_mode=2 if persistent else 1)
+    encoder = RouteEncoder(channel.channel_id, connection.frame_max, item)
+    chunks = []
+    for start in range(0, len(lines), 512):
+        part = lines[start:start + 512]
+        offsets = [(start + i) * 200 for i in range(len(part))] if kind == "file" else None
+        out = []
+        encoder.encode(Batch("bulk", part, offsets=offsets), out)
+        chunks.append(b"".join(out))
+    started = time.monotonic()
+    for chunk in chunks:
+        connection._transport.write(chunk)
+    while acked[0] < len(lines):
+        connection.drain_events(timeout=30)
+    connection.close()
+    return started
+
+
+def run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp, metrics=False):
     config = os.path.join(tmp, "stdin.ini")
     write_config(config, os.path.join(tmp, "state-stdin"), {"bulk": {
         "type": "stdin", "queue": queue}}, True, 2 if persistent else 1)
+    if metrics:                 # the Prometheus endpoint on, and scraped 10 times a second
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with open(config) as handle:
+            text = handle.read()
+        with open(config, "w") as handle:
+            handle.write(text.replace("stats_interval = 0",
+                                      f"stats_interval = 0\nmetrics = 127.0.0.1:{port}"))
+        scraper = threading.Thread(target=scrape, args=(port,), daemon=True)
+        scraper.start()
     started = time.monotonic()
     with open(data_path, "rb") as handle:
         subprocess.run(tailrabbit_cmd(config), stdin=handle, check=True, cwd=ROOT)
     return started
+
+
+def scrape(port):
+    import urllib.request
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read()
+        except OSError:
+            pass
+        time.sleep(0.1)
 
 
 def run_tailrabbit_file(queues, data_path, queue, persistent, tmp):
@@ -126,17 +180,23 @@ def throughput(args, tmp, data_path):
         kind = "persistent" if persistent else "transient"
         for _ in range(args.rounds):
             for name in ("amqp-publish (C)", "amqp-publish, headers", "py-amqp basic_publish",
-                         "tailrabbit stdin", "tailrabbit file"):
+                         "ceiling, stdin frames", "tailrabbit stdin",
+                         "tailrabbit stdin+metrics", "ceiling, file frames",
+                         "tailrabbit file"):
                 queue = f"bench-{kind}"
                 queues.fresh(queue, durable=True)
                 proc = None
                 if name.startswith("amqp-publish"):
                     started = run_c_tool(queues, data_path, queue, persistent,
                                          same_properties="headers" in name)
+                elif name.startswith("ceiling"):
+                    started = run_ceiling(queues, data_path, queue, persistent,
+                                          "file" if "file" in name else "stdin")
                 elif name.startswith("py-amqp"):
                     started = run_py_amqp(queues, data_path, queue, persistent)
-                elif name == "tailrabbit stdin":
-                    started = run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp)
+                elif name.startswith("tailrabbit stdin"):
+                    started = run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp,
+                                                   metrics="metrics" in name)
                 else:
                     started, proc = run_tailrabbit_file(queues, data_path, queue,
                                                         persistent, tmp)
@@ -149,6 +209,8 @@ def throughput(args, tmp, data_path):
                 queues.delete(queue)
     print(f"\n## Throughput: {args.lines} lines x {args.size} bytes, until all are in the "
           f"queue (tailrabbit: confirms on)")
+    print("ceiling = tailrabbit's own frames (headers, mandatory) pre-encoded and written "
+          "raw with confirms: what the broker can take of them")
     print(f"{'kind':<11} {'publisher':<24} {'lines/s':>10} {'vs C tool':>10}")
     for kind in ("persistent", "transient"):
         rows = [r for r in results if r[0] == kind]
