@@ -96,7 +96,7 @@ class FileInput(Input):
         for path, tailer in list(self._tailers.items()):
             if path not in paths or paths[path] != tailer.inode:
                 self._rotated_away(path, tailer, now)
-        for path, inode in paths.items():
+        for path in paths:
             if path not in self._tailers:
                 self._open(path, now)
         for tailer in self._tailers.values():

@@ -2,7 +2,6 @@
 under us (returned lines), a wrong password."""
 
 import os
-import subprocess
 import time
 
 from helpers import unique, wait_for

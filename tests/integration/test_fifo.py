@@ -3,7 +3,7 @@
 import os
 import stat
 
-from helpers import unique, wait_for
+from helpers import wait_for
 
 
 def fifo_config(config, queue, path, **extra):

@@ -3,7 +3,7 @@
 import json
 import subprocess
 
-from helpers import unique, wait_for
+from helpers import unique
 
 
 def queue_flags(name):

@@ -18,7 +18,7 @@ ODD_LINES = [
 
 
 def stdin_input(config, queue, **extra):
-    config[f"input:in"] = {"type": "stdin", "queue": queue, **extra}
+    config["input:in"] = {"type": "stdin", "queue": queue, **extra}
     return config
 
 
