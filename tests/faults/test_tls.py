@@ -60,15 +60,20 @@ def tls_node():
     try:
         node.start()
         wait_for(lambda: port_open(node.tls_port), timeout=30, message="the TLS listener")
+        node.ctl("add_user", "tr-user", TLS_PASSWORD)
+        node.ctl("set_permissions", "-p", "/", "tr-user", ".*", ".*", ".*")
         yield node
     finally:
         node.cleanup()
         shutil.rmtree(base, ignore_errors=True)
 
 
+TLS_PASSWORD = "tls-Pa55word-never-logged"
+
+
 def tls_config(state_dir, node, ca):
     config = base_config(state_dir, broker=f"localhost:{node.tls_port}")
-    config["rabbitmq"].update(ssl="True", ssl_ca=ca)
+    config["rabbitmq"].update(ssl="True", ssl_ca=ca, user="tr-user", password=TLS_PASSWORD)
     return config
 
 
@@ -79,6 +84,7 @@ def test_tls_connects_with_peer_and_hostname_verified(tls_node, state_dir, queue
     config["input:web"] = {"type": "fifo", "path": path, "queue": queue_name}
     check = run_cli("--check", "-c", str(write_config(tmp_path / "check.ini", config)))
     assert check.returncode == 0, check.stdout + check.stderr
+    assert TLS_PASSWORD.encode() not in check.stdout + check.stderr
     proc = tailrabbit_factory(config)
     fd = open_writer(path)
     os.write(fd, b"over tls 1\nover tls 2\n")
@@ -109,3 +115,4 @@ def test_a_wrong_ca_is_refused_with_a_clear_error(tls_node, state_dir, queue_nam
     check = run_cli("--check", "-c", str(write_config(tmp_path / "check.ini", config)))
     assert check.returncode == 69
     assert b"certificate verify failed" in check.stdout
+    assert TLS_PASSWORD.encode() not in check.stdout + check.stderr
