@@ -249,6 +249,9 @@ class Publisher:
     # ---- callbacks from the session's reader greenlet --------------------------------
 
     def on_ack(self, delivery_tag, multiple):
+        session = self._session
+        if session is None or session.failed.is_set():
+            return      # e.g. the ack of a returned line: it must be published again
         self._release(self._tracker.ack(delivery_tag, multiple))
         self._acked.set()
 

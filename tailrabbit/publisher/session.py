@@ -138,7 +138,7 @@ class Session:
         limit = self.heartbeat * 2 + 1 if self.heartbeat else None
         blocking_read = self.connection.blocking_read
         try:
-            while True:
+            while not self.failed.is_set():     # frames after a failure mean nothing
                 if limit:
                     with gevent.Timeout(limit, SessionLost(
                             f"no frame from the broker in {limit} s (heartbeat missed)")):
