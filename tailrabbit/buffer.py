@@ -37,14 +37,16 @@ class LineBuffer:
         self._rule_changed.set()          # wake the waiters to re-check under the new rule
         self._rule_changed = Event()
 
-    def _room_for(self, name):
+    def _room_for(self, name, size):
         if self.lines >= self.capacity:
             return False
-        return name not in self._held_back or self.held(name) < self.capacity // 4
+        # A held-back input's whole batch must fit its share, or one large read could
+        # fill the buffer with lines that cannot leave and stall every other input.
+        return name not in self._held_back or self.held(name) + size <= self.capacity // 4
 
     def put(self, batch, block=True, timeout=None):
         """Queue a batch; when full, wait for room if `block`, else return False."""
-        while not self._room_for(batch.input):
+        while not self._room_for(batch.input, len(batch.lines)):
             if not block:
                 return False
             # A held-back input over its share waits for the rule to change, not for room.

@@ -25,3 +25,21 @@ def test_take_round_robins_inputs_and_skips_held_back_ones():
     assert not buffer.readable.is_set()
     assert [b.input for b in buffer.take(10)] == ["a", "a"]
     assert buffer.lines == 0
+
+
+def test_a_held_back_input_keeps_to_a_quarter_even_with_a_large_batch():
+    buffer = LineBuffer(400)
+    buffer.hold_back({"bad"})
+    assert not buffer.put(Batch("bad", [b"x"] * 1000), block=False)   # over its share
+    assert buffer.put(Batch("bad", [b"x"] * 100), block=False)
+    assert not buffer.put(Batch("bad", [b"x"]), block=False)
+    assert buffer.put(Batch("good", [b"y"] * 300), block=False)      # the others flow
+    waiter = gevent.spawn(buffer.put, Batch("bad", [b"x"] * 1000))
+    gevent.sleep(0)
+    assert not waiter.ready()
+    buffer.take(1000, skip={"bad"})                                 # good lines leave
+    gevent.sleep(0)
+    assert not waiter.ready()                                       # still over its share
+    buffer.hold_back(set())                                         # declared at last
+    assert waiter.get(timeout=1) is True
+    assert buffer.held("bad") == 1100
