@@ -166,10 +166,10 @@ class Publisher:
                           for name, item in self._routes().items()}
         self._reconnect_now = False
         self._unblocked.set()
+        session.start_reader()          # before any write: acks and blocked are read
         resend, self._resend = self._resend, []
         if resend:
             self._write(session, resend)
-        session.start_reader()
         now = time.monotonic()
         planned_at = now + self.broker.refresh if self.broker.refresh else None
         if self._parked:
