@@ -28,14 +28,14 @@ def make_ca(directory, name):
     return os.path.join(directory, f"{name}.pem")
 
 
-def make_server_cert(directory, ca):
-    ext = os.path.join(directory, "san.ext")
+def make_cert(directory, ca, name, subject):
+    ext = os.path.join(directory, f"{name}.ext")
     with open(ext, "w") as handle:
         handle.write("subjectAltName = DNS:localhost, IP:127.0.0.1\n")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-            "-keyout", "server.key", "-out", "server.csr", cwd=directory)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
-            "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", "server.pem",
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={subject}",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=directory)
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+            "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", f"{name}.pem",
             cwd=directory)
 
 
@@ -46,7 +46,8 @@ def tls_node():
     os.makedirs(certs)
     make_ca(certs, "ca")
     make_ca(certs, "other-ca")
-    make_server_cert(certs, "ca")
+    make_cert(certs, "ca", "server", "localhost")
+    make_cert(certs, "ca", "client", "tailrabbit")
     node = PrivateNode(os.path.join(base, "node"))
     node.tls_port = free_port()
     with open(os.path.join(node.base_dir, "rabbitmq.conf"), "a") as conf:
@@ -54,8 +55,8 @@ def tls_node():
                    f"ssl_options.cacertfile = {certs}/ca.pem\n"
                    f"ssl_options.certfile = {certs}/server.pem\n"
                    f"ssl_options.keyfile = {certs}/server.key\n"
-                   "ssl_options.verify = verify_none\n"
-                   "ssl_options.fail_if_no_peer_cert = false\n")
+                   "ssl_options.verify = verify_peer\n"          # mutual TLS
+                   "ssl_options.fail_if_no_peer_cert = true\n")
     node.certs = certs
     try:
         node.start()
@@ -71,9 +72,12 @@ def tls_node():
 TLS_PASSWORD = "tls-Pa55word-never-logged"
 
 
-def tls_config(state_dir, node, ca):
+def tls_config(state_dir, node, ca, client_cert=True):
     config = base_config(state_dir, broker=f"localhost:{node.tls_port}")
     config["rabbitmq"].update(ssl="True", ssl_ca=ca, user="tr-user", password=TLS_PASSWORD)
+    if client_cert:
+        config["rabbitmq"].update(ssl_cert=f"{node.certs}/client.pem",
+                                  ssl_key=f"{node.certs}/client.key")
     return config
 
 
@@ -116,3 +120,14 @@ def test_a_wrong_ca_is_refused_with_a_clear_error(tls_node, state_dir, queue_nam
     assert check.returncode == 69
     assert b"certificate verify failed" in check.stdout
     assert TLS_PASSWORD.encode() not in check.stdout + check.stderr
+
+
+def test_without_a_client_certificate_the_broker_refuses(tls_node, state_dir, queue_name,
+                                                         tmp_path):
+    config = tls_config(state_dir, tls_node, f"{tls_node.certs}/ca.pem", client_cert=False)
+    config["input:web"] = {"type": "stdin", "queue": queue_name}
+    check = run_cli("--check", "-c", str(write_config(tmp_path / "check.ini", config)))
+    assert check.returncode == 69, check.stdout + check.stderr
+    config = tls_config(state_dir, tls_node, f"{tls_node.certs}/ca.pem")
+    check = run_cli("--check", "-c", str(write_config(tmp_path / "check.ini", config)))
+    assert check.returncode == 0, check.stdout + check.stderr
