@@ -98,7 +98,7 @@ def run_py_amqp(queues, data_path, queue, persistent):
 def run_ceiling(queues, data_path, queue, persistent, kind):
     """The broker's ceiling for tailrabbit's own messages: its frames, encoded before the
     clock starts, written as fast as the socket takes them, every confirm awaited."""
-    from tailrabbit.config import InputSettings
+    from tailrabbit.settings import InputSettings
     from tailrabbit.line import Batch
     from tailrabbit.publisher.frames import RouteEncoder
     with open(data_path, "rb") as handle:

@@ -1,4 +1,5 @@
-"""INI file -> typed, frozen settings. The only module that imports configparser.
+"""INI file -> typed, frozen settings (settings.py). With ini.py, the only code that
+touches configparser.
 
 Every problem is raised as a ConfigError naming the file, section and key, so the CLI can
 print one line and exit 78 instead of a traceback. Unknown keys are errors: a typo such as
@@ -8,94 +9,12 @@ print one line and exit 78 instead of a traceback. Unknown keys are errors: a ty
 import configparser
 import json
 import os
-import pwd
-from dataclasses import dataclass, field
-from typing import Optional, Tuple
 
-DEFAULT_BUFFER = 100000
-INPUT_TYPES = ("fifo", "stdin", "file")
-OVERFLOW_POLICIES = ("spool", "block", "drop")
-DEFAULT_OVERFLOW = {"fifo": "spool", "stdin": "block", "file": "block"}
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """A bad config value; str() is the one line printed on stderr."""
-
-    def __init__(self, path, section, key, problem):
-        where = path
-        if section:
-            where += f": [{section}]"
-        if key:
-            where += f" {key}"
-        super().__init__(f"{where}: {problem}")
-
-
-@dataclass(frozen=True)
-class ProcessSettings:
-    state_dir: str
-    buffer: int = DEFAULT_BUFFER
-    stats_interval: float = 60.0
-    shutdown_timeout: float = 10.0
-    spool_max_bytes: int = 1 << 30
-    metrics: Optional[Tuple[str, int]] = None
-
-
-@dataclass(frozen=True)
-class BrokerSettings:
-    hosts: Tuple[Tuple[str, int], ...] = (("localhost", 5672),)
-    vhost: str = "/"
-    user: str = "guest"
-    password: str = field(default="guest", repr=False)
-    heartbeat: int = 30
-    connect_timeout: float = 5.0
-    refresh: Optional[float] = 50.0
-    confirm: bool = True
-    ssl: bool = False
-    ssl_ca: Optional[str] = None
-    ssl_cert: Optional[str] = None
-    ssl_key: Optional[str] = None
-    ssl_verify: bool = True
-
-
-@dataclass(frozen=True)
-class InputSettings:
-    name: str
-    type: str
-    path: Optional[str]
-    queue: str
-    durable: bool = True
-    auto_delete: bool = False
-    delivery_mode: int = 2
-    exchange: str = ""
-    routing_key: str = ""
-    arguments: Tuple[Tuple[str, object], ...] = ()
-    start_at: str = "end"
-    max_line_bytes: int = 1 << 20
-    overflow: str = "block"
-    rotate_wait: float = 5.0
-
-    @property
-    def queue_arguments(self):
-        return dict(self.arguments)
-
-
-@dataclass(frozen=True)
-class LoggingSettings:
-    level: str = "INFO"
-    format: str = "%(asctime)s - %(levelname)s - %(message)s"
-    datefmt: str = "%m/%d/%Y %I:%M:%S %p"
-
-
-@dataclass(frozen=True)
-class Settings:
-    path: str
-    process: ProcessSettings
-    broker: BrokerSettings
-    inputs: Tuple[InputSettings, ...]
-    logging: LoggingSettings
-    warnings: Tuple[str, ...] = ()     # logged once logging is set up
-
+from tailrabbit.settings import (  # noqa: F401  (re-exported for callers of config)
+    DEFAULT_BUFFER, DEFAULT_OVERFLOW, INPUT_TYPES, LOG_LEVELS, OVERFLOW_POLICIES,
+    BrokerSettings, InputSettings, LoggingSettings, ProcessSettings, Settings,
+    default_state_dir)
+from tailrabbit.ini import ConfigError, Section
 
 PROCESS_KEYS = {"state_dir", "buffer", "stats_interval", "shutdown_timeout",
                 "spool_max_bytes", "metrics"}
@@ -109,93 +28,6 @@ INPUT_KEYS = {"type", "path", "queue", "durable", "auto_delete", "delivery_mode"
               "routing_key", "arguments", "start_at", "max_line_bytes", "overflow",
               "rotate_wait"}
 LOGGING_KEYS = {"level", "log_format", "log_datefmt"}
-
-
-def default_state_dir():
-    """A per-user state dir: $XDG_STATE_HOME/tailrabbit, or /var/lib/tailrabbit for root."""
-    if os.geteuid() == 0:
-        return "/var/lib/tailrabbit"
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        pwd.getpwuid(os.geteuid()).pw_dir, ".local", "state")
-    return os.path.join(base, "tailrabbit")
-
-
-class _Section:
-    """Typed getters over one INI section that name file, section and key in errors."""
-
-    def __init__(self, path, parser, name):
-        self.path, self.name = path, name
-        self._items = parser[name] if parser.has_section(name) else {}
-
-    def error(self, key, problem):
-        return ConfigError(self.path, self.name, key, problem)
-
-    def check_keys(self, allowed):
-        for key in self._items:
-            if key not in allowed:
-                raise self.error(key, "unknown key")
-
-    def __contains__(self, key):
-        return key in self._items
-
-    def raw(self, key, default=None):
-        try:
-            value = self._items.get(key) if self._items else None
-        except (configparser.Error, ValueError) as exc:
-            raise self.error(key, f"bad interpolation ({exc.__class__.__name__}); "
-                                  f"write a literal %% as %%%%") from None
-        return default if value is None else value.strip()
-
-    def string(self, key, default=None):
-        return self.raw(key, default)
-
-    def integer(self, key, default, minimum=None, maximum=None):
-        value = self.raw(key)
-        if value is None or value == "":
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise self.error(key, f"must be a whole number, got {value!r}") from None
-        return self._bounded(key, number, minimum, maximum)
-
-    def number(self, key, default, minimum=None, maximum=None, none_ok=False):
-        value = self.raw(key)
-        if value is None or value == "":
-            return default
-        if none_ok and value.lower() in ("none", "off", "0"):
-            return None
-        try:
-            number = float(value)
-        except ValueError:
-            raise self.error(key, f"must be a number of seconds, got {value!r}") from None
-        return self._bounded(key, number, minimum, maximum)
-
-    def _bounded(self, key, number, minimum, maximum):
-        if minimum is not None and number < minimum:
-            raise self.error(key, f"must be at least {minimum}, got {number}")
-        if maximum is not None and number > maximum:
-            raise self.error(key, f"must be at most {maximum}, got {number}")
-        return number
-
-    def boolean(self, key, default):
-        value = self.raw(key)
-        if value is None or value == "":
-            return default
-        lowered = value.lower()
-        if lowered in ("true", "yes", "1", "on"):
-            return True
-        if lowered in ("false", "no", "0", "off"):
-            return False
-        raise self.error(key, f"must be True or False (yes/no, 1/0), got {value!r}")
-
-    def choice(self, key, default, choices):
-        value = self.raw(key)
-        if value is None or value == "":
-            return default
-        if value.lower() not in choices:
-            raise self.error(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return value.lower()
 
 
 def load(path, environ=None):
@@ -221,14 +53,14 @@ def load(path, environ=None):
             raise ConfigError(path, name, None,
                               "unknown section (expected tailrabbit, rabbitmq, logging "
                               "or input:NAME)")
-    rabbit = _Section(path, parser, "rabbitmq")
+    rabbit = Section(path, parser, "rabbitmq")
     seed_mode = not input_names
     if seed_mode:
         rabbit.check_keys(BROKER_KEYS | SEED_KEYS)
     else:
         rabbit.check_keys(BROKER_KEYS | INPUT_DEFAULT_KEYS)
 
-    process = _process(_Section(path, parser, "tailrabbit"), rabbit if seed_mode else None)
+    process = _process(Section(path, parser, "tailrabbit"), rabbit if seed_mode else None)
     warnings = []
     broker = _broker(rabbit, environ, warnings)
     defaults = {
@@ -239,10 +71,10 @@ def load(path, environ=None):
     if seed_mode:
         inputs = (_seed_input(rabbit, defaults),)
     else:
-        inputs = tuple(_input(_Section(path, parser, name), defaults) for name in input_names)
+        inputs = tuple(_input(Section(path, parser, name), defaults) for name in input_names)
     _check_routes(path, inputs)
     return Settings(path=path, process=process, broker=broker, inputs=inputs,
-                    logging=_logging(_Section(path, parser, "logging")),
+                    logging=_logging(Section(path, parser, "logging")),
                     warnings=tuple(warnings))
 
 

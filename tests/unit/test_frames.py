@@ -5,7 +5,7 @@ import struct
 from amqp.basic_message import Message
 from amqp.serialization import loads
 
-from tailrabbit.config import InputSettings
+from tailrabbit.settings import InputSettings
 from tailrabbit.line import Batch
 from tailrabbit.publisher.frames import RouteEncoder
 

@@ -13,7 +13,7 @@ import shutil
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from tailrabbit.config import InputSettings
+from tailrabbit.settings import InputSettings
 from tailrabbit.inputs.logfile import FileInput
 from tailrabbit.stats import Stats
 
