@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tailrabbit import config
@@ -79,3 +81,14 @@ def test_a_password_file_readable_by_others_is_warned_about(tmp_path):
 def test_tls_defaults_to_port_5671(tmp_path):
     settings = load(tmp_path, "[rabbitmq]\nssl = True\nhost = a, b:6000\n[input:a]\ntype=stdin\n")
     assert settings.broker.hosts == (("a", 5671), ("b", 6000))
+
+
+def test_the_shipped_example_configs_are_valid(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    demo = config.load(f"{root}/config/demo.ini")
+    assert [i.type for i in demo.inputs] == ["fifo", "file"]
+    text = open(f"{root}/config/inputs.ini").read().replace(
+        "password_file = /etc/tailrabbit/rabbitmq-password", "password = x")
+    example = load(tmp_path, text)
+    assert [(i.name, i.type, i.overflow) for i in example.inputs] == [
+        ("nginx", "fifo", "spool"), ("api", "file", "block")]
