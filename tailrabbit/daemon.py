@@ -113,13 +113,12 @@ class Daemon:
 
     # ---- control messages ------------------------------------------------------------
 
-    def handle_term(self):
-        self.stop(f"SIGTERM: stopping, draining for at most "
+    def handle_term(self, name="SIGTERM"):
+        self.stop(f"{name}: stopping, draining for at most "
                   f"{self.settings.process.shutdown_timeout:g} s")
 
     def handle_int(self):
-        self.stop(f"SIGINT: stopping, draining for at most "
-                  f"{self.settings.process.shutdown_timeout:g} s")
+        self.handle_term("SIGINT")
 
     def handle_usr1(self):
         self.log_stats()

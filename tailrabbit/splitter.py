@@ -20,10 +20,6 @@ class LineSplitter:
         self._partial = b""           # bytes of an unterminated line, not yet consumed
         self._skipping = False        # inside the discarded rest of a truncated line
 
-    @property
-    def pending_bytes(self):
-        return len(self._partial)
-
     def feed(self, chunk, want_offsets=False):
         """Split `chunk` into (lines, offsets or None, set of truncated indexes or None).
 

@@ -18,6 +18,7 @@ import os
 from gevent.event import Event
 
 from tailrabbit.line import Batch
+from tailrabbit.logsetup import RateLimitedLog
 
 log = logging.getLogger("tailrabbit.spool")
 
@@ -41,6 +42,9 @@ class Spool:
         self._confirmed = None       # (seq, offset) before which everything is confirmed
         self._position_dirty = False
         self._replaying = 0          # batches taken from disk, not yet in the buffer
+        self._warn_full = RateLimitedLog(
+            log, f"input {input_name}: spool full (spool_max_bytes = {max_bytes}): "
+                 f"lines dropped, see the dropped counter", logging.ERROR)
         self._load()
 
     # ---- state -----------------------------------------------------------------------
@@ -95,8 +99,7 @@ class Spool:
         data = _encode(batch)
         if self.pending_bytes() + len(data) > self.max_bytes:
             self.stats.dropped += len(batch.lines)
-            log.error("input %s: spool full (spool_max_bytes = %d): %d lines dropped",
-                      self.input_name, self.max_bytes, len(batch.lines))
+            self._warn_full()
             return
         if self._write_fd is None or self._sizes[self._write_seq] >= SEGMENT_BYTES:
             self._open_segment((self._segments[-1] + 1) if self._segments else FIRST_SEQ)

@@ -44,7 +44,3 @@ def same_content_start(fd, identity):
     head = os.pread(fd, identity.length, 0)
     return len(head) == identity.length and _digest(head) == identity.fingerprint
 
-
-def is_same_file(fd, identity):
-    st = os.fstat(fd)
-    return (st.st_dev, st.st_ino) == identity.inode and same_content_start(fd, identity)

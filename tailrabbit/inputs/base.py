@@ -3,36 +3,17 @@ input's overflow policy (block, drop, spool) when the memory buffer is full."""
 
 import logging
 import os
-import time
 
 import gevent
 import gevent.os
 
 from tailrabbit.line import Batch
+from tailrabbit.logsetup import RateLimitedLog
 from tailrabbit.splitter import LineSplitter
 
 log = logging.getLogger("tailrabbit.input")
 
 PIPE_CHUNK = 1 << 16
-WARN_EVERY = 10.0       # seconds between repeated warnings of one kind per input
-
-
-class RateLimitedWarning:
-    """Log the first occurrence at once, then at most one summary per WARN_EVERY."""
-
-    def __init__(self, logger, message):
-        self.logger, self.message = logger, message
-        self._last = 0.0
-        self._suppressed = 0
-
-    def __call__(self, *args):
-        now = time.monotonic()
-        if now - self._last < WARN_EVERY:
-            self._suppressed += 1
-            return
-        suffix = f" ({self._suppressed} more since the last warning)" if self._suppressed else ""
-        self.logger.warning(self.message + suffix, *args)
-        self._last, self._suppressed = now, 0
 
 
 class Input:
@@ -47,9 +28,9 @@ class Input:
         self.stats = stats.of(settings.name)
         self.spool = spool
         self.finished = False
-        self._warn_drop = RateLimitedWarning(
+        self._warn_drop = RateLimitedLog(
             log, f"input {self.name}: buffer full, lines dropped (overflow = drop)")
-        self._warn_truncated = RateLimitedWarning(
+        self._warn_truncated = RateLimitedLog(
             log, f"input {self.name}: a line longer than max_line_bytes = "
                  f"{settings.max_line_bytes} was truncated")
 

@@ -267,11 +267,3 @@ def _still_at(record):
                 and same_content_start(fd, record.identity))
     finally:
         os.close(fd)
-
-
-def _inode_of(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)

@@ -97,11 +97,6 @@ class Publisher:
         self._resend = []
         return batches
 
-    @property
-    def unconfirmed(self):
-        """Lines taken from the buffer and not yet confirmed by the broker."""
-        return self._tracker.outstanding + sum(len(batch.lines) for batch in self._resend)
-
     # ---- lifecycle -------------------------------------------------------------------
 
     def run(self):
