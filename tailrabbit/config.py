@@ -11,12 +11,12 @@ import json
 import os
 
 from tailrabbit.settings import (  # noqa: F401  (re-exported for callers of config)
-    DEFAULT_BUFFER, DEFAULT_OVERFLOW, INPUT_TYPES, LOG_LEVELS, OVERFLOW_POLICIES,
+    DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, DEFAULT_OVERFLOW, INPUT_TYPES, LOG_LEVELS, OVERFLOW_POLICIES,
     BrokerSettings, InputSettings, LoggingSettings, ProcessSettings, Settings,
     default_state_dir)
 from tailrabbit.ini import ConfigError, Section
 
-PROCESS_KEYS = {"state_dir", "buffer", "stats_interval", "shutdown_timeout",
+PROCESS_KEYS = {"state_dir", "buffer", "buffer_bytes", "stats_interval", "shutdown_timeout",
                 "spool_max_bytes", "metrics"}
 BROKER_KEYS = {"host", "port", "vhost", "user", "password", "password_file", "password_env",
                "heartbeat", "connect_timeout", "refresh", "confirm", "ssl", "ssl_ca",
@@ -73,6 +73,7 @@ def load(path, environ=None):
     else:
         inputs = tuple(_input(Section(path, parser, name), defaults) for name in input_names)
     _check_routes(path, inputs)
+    _check_buffer_bytes(path, process, inputs)
     return Settings(path=path, process=process, broker=broker, inputs=inputs,
                     logging=_logging(Section(path, parser, "logging")),
                     warnings=tuple(warnings))
@@ -88,6 +89,7 @@ def _process(section, seed_rabbit):
         state_dir=os.path.abspath(os.path.expanduser(section.string("state_dir")
                                                      or default_state_dir())),
         buffer=buffer,
+        buffer_bytes=section.integer("buffer_bytes", DEFAULT_BUFFER_BYTES, minimum=1),
         stats_interval=section.number("stats_interval", 60.0, minimum=0),
         shutdown_timeout=section.number("shutdown_timeout", 10.0, minimum=0),
         spool_max_bytes=section.integer("spool_max_bytes", 1 << 30, minimum=0),
@@ -236,6 +238,20 @@ def _check_routes(path, inputs):
             raise ConfigError(path, f"input:{item.name}", "queue",
                               f"queue {item.queue!r} is also used by input {other[0]!r} "
                               f"with other durable/auto_delete/arguments")
+
+
+def _check_buffer_bytes(path, process, inputs):
+    """A buffer_bytes below an input's max_line_bytes is refused: one line could be larger
+    than the whole buffer, which then holds a line at a time. It is most likely a line
+    count written under the byte key (`buffer_bytes = 100000`); refusing it beats a
+    shipper that silently crawls or spools everything at the first burst. Any value at
+    or above every max_line_bytes works (the bound is passed by at most one batch)."""
+    for item in inputs:
+        if process.buffer_bytes < item.max_line_bytes:
+            raise ConfigError(path, "tailrabbit", "buffer_bytes",
+                              f"must be at least max_line_bytes of input {item.name} "
+                              f"({item.max_line_bytes}), got {process.buffer_bytes}: "
+                              f"it counts bytes (buffer counts lines)")
 
 
 def _logging(section):

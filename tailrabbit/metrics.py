@@ -40,13 +40,19 @@ class TailrabbitCollector:
         for input_name in self.stats.inputs:
             buffered.add_metric([input_name], self.buffer.held(input_name))
         yield buffered
+        buffered_bytes = GaugeMetricFamily("tailrabbit_buffered_bytes",
+                                           "Bytes of the lines held in the memory buffer.",
+                                           labels=["input"])
+        for input_name in self.stats.inputs:
+            buffered_bytes.add_metric([input_name], self.buffer.held_bytes(input_name))
+        yield buffered_bytes
         yield GaugeMetricFamily("tailrabbit_connected", "1 while connected to a broker.",
                                 value=1 if self.stats.connected else 0)
 
 
 def healthy(stats, buffer):
-    """Connected, or at least still holding every line in memory."""
-    return stats.connected or buffer.lines < buffer.capacity
+    """Connected, or at least still holding every line in memory (below both bounds)."""
+    return stats.connected or not buffer.full()
 
 
 class MetricsServer:

@@ -9,6 +9,9 @@ SAMPLE_CONFIG = """\
 ;state_dir = /var/lib/tailrabbit
 ; Lines held in memory, all inputs together.
 buffer = 100000
+; And bytes held in memory (256 MiB): the buffer is full at either bound, then each
+; input's overflow applies (spool for FIFOs, block for files and stdin).
+buffer_bytes = 268435456
 ; Seconds between per-input stats log lines (0 = off); SIGUSR1 logs them at once.
 stats_interval = 60
 ; Seconds to publish what is buffered on SIGTERM/SIGINT.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 DEFAULT_BUFFER = 100000
+DEFAULT_BUFFER_BYTES = 256 << 20   # the memory buffer's second bound: full at either
 INPUT_TYPES = ("fifo", "stdin", "file")
 OVERFLOW_POLICIES = ("spool", "block", "drop")
 DEFAULT_OVERFLOW = {"fifo": "spool", "stdin": "block", "file": "block"}
@@ -17,6 +18,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 class ProcessSettings:
     state_dir: str
     buffer: int = DEFAULT_BUFFER
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
     stats_interval: float = 60.0
     shutdown_timeout: float = 10.0
     spool_max_bytes: int = 1 << 30

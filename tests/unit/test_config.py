@@ -92,3 +92,38 @@ def test_the_shipped_example_configs_are_valid(tmp_path):
     example = load(tmp_path, text)
     assert [(i.name, i.type, i.overflow) for i in example.inputs] == [
         ("nginx", "fifo", "spool"), ("api", "file", "block")]
+
+
+def test_buffer_bytes_defaults_to_256_mib_and_is_read(tmp_path):
+    inputs = "[input:a]\ntype = stdin\n"
+    assert load(tmp_path, inputs).process.buffer_bytes == 268435456
+    settings = load(tmp_path, "[tailrabbit]\nbuffer_bytes = 67108864\n" + inputs)
+    assert settings.process.buffer_bytes == 67108864
+    settings = load(tmp_path, "[tailrabbit]\nbuffer_bytes = 4096\n"
+                              "[input:a]\ntype = stdin\nmax_line_bytes = 4096\n")
+    assert settings.process.buffer_bytes == 4096
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("64MiB", "must be a whole number, got '64MiB'"),
+    ("1.5", "must be a whole number, got '1.5'"),
+    ("0", "must be at least 1, got 0"),
+    ("-5", "must be at least 1, got -5"),
+    ("100000", "must be at least max_line_bytes of input a (1048576), got 100000: "
+               "it counts bytes (buffer counts lines)"),
+])
+def test_bad_buffer_bytes_names_file_section_key_and_problem(tmp_path, value, problem):
+    with pytest.raises(config.ConfigError) as error:
+        load(tmp_path, f"[tailrabbit]\nbuffer_bytes = {value}\n[input:a]\ntype = stdin\n")
+    assert str(error.value) == f"{tmp_path / 'c.ini'}: [tailrabbit] buffer_bytes: {problem}"
+    assert "\n" not in str(error.value)
+
+
+def test_bad_buffer_bytes_exits_78_with_one_line(tmp_path):
+    from helpers import run_cli
+    path = tmp_path / "b.ini"
+    path.write_text("[tailrabbit]\nbuffer_bytes = lots\n[input:a]\ntype = stdin\n")
+    result = run_cli("-c", str(path))
+    assert result.returncode == 78
+    assert result.stderr.decode().strip().splitlines() == [
+        f"tailrabbit: {path}: [tailrabbit] buffer_bytes: must be a whole number, got 'lots'"]
