@@ -36,7 +36,7 @@ class Daemon:
         self.settings = settings
         self.control = ControlQueue()
         self.stats = Stats(item.name for item in settings.inputs)
-        self.buffer = LineBuffer(settings.process.buffer)
+        self.buffer = LineBuffer(settings.process.buffer, settings.process.buffer_bytes)
         self.watcher = DirectoryWatcher()
         self.publisher = Publisher(settings.broker, settings.inputs, self.buffer, self.stats,
                                    on_confirmed=self._on_confirmed)
