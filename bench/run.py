@@ -1,7 +1,12 @@
 """tailrabbit benchmark: throughput against rabbitmq-c's amqp-publish and a plain py-amqp
-loop measured in the same run, FIFO-to-queue latency, idle CPU and RSS.
+loop measured in the same run, FIFO-to-queue latency, idle CPU and RSS (bench/memory.py).
 
     .venv/bin/python bench/run.py [--lines 200000] [--size 200] [--rounds 1]
+        [--parts throughput,latency,memory] [--quick] [--before DIR]
+
+--quick measures only the C tool and tailrabbit; --before DIR (a checkout of an older
+tailrabbit, e.g. from `git archive`) adds its tailrabbit rows and memory rows, in the same
+run, to tell a change from the machine's noise.
 
 Machines here are noisy: read the ratios, not the absolute rates. Every figure is timed
 until every line is in the queue (and for tailrabbit, confirmed).
@@ -20,6 +25,8 @@ import threading
 import time
 
 import amqp
+
+from memory import memory, open_fifo_writer, rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BROKER = ("127.0.0.1", 5672)
@@ -67,6 +74,11 @@ def write_config(path, state_dir, inputs, durable, delivery_mode):
 
 def tailrabbit_cmd(config):
     return [sys.executable, "-m", "tailrabbit", "-c", config, "-l", "WARNING"]
+
+
+def root_of(name, args):
+    """Which checkout runs a tailrabbit row: --before for the rows named so."""
+    return args.before if name.endswith("(before)") else ROOT
 
 
 def run_c_tool(queues, data_path, queue, persistent, same_properties=False):
@@ -128,7 +140,8 @@ def run_ceiling(queues, data_path, queue, persistent, kind):
     return started
 
 
-def run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp, metrics=False):
+def run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp, metrics=False,
+                         root=ROOT):
     config = os.path.join(tmp, "stdin.ini")
     write_config(config, os.path.join(tmp, "state-stdin"), {"bulk": {
         "type": "stdin", "queue": queue}}, True, 2 if persistent else 1)
@@ -145,7 +158,7 @@ def run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp, metrics=Fals
         scraper.start()
     started = time.monotonic()
     with open(data_path, "rb") as handle:
-        subprocess.run(tailrabbit_cmd(config), stdin=handle, check=True, cwd=ROOT)
+        subprocess.run(tailrabbit_cmd(config), stdin=handle, check=True, cwd=root)
     return started
 
 
@@ -159,7 +172,7 @@ def scrape(port):
         time.sleep(0.1)
 
 
-def run_tailrabbit_file(queues, data_path, queue, persistent, tmp):
+def run_tailrabbit_file(queues, data_path, queue, persistent, tmp, root=ROOT):
     config = os.path.join(tmp, "file.ini")
     state = os.path.join(tmp, "state-file")
     shutil.rmtree(state, ignore_errors=True)
@@ -169,8 +182,20 @@ def run_tailrabbit_file(queues, data_path, queue, persistent, tmp):
                                           "start_at": "beginning"}},
                  True, 2 if persistent else 1)
     started = time.monotonic()
-    proc = subprocess.Popen(tailrabbit_cmd(config), cwd=ROOT)
+    proc = subprocess.Popen(tailrabbit_cmd(config), cwd=root)
     return started, proc
+
+
+def publishers(args):
+    if args.quick:
+        names = ["amqp-publish (C)", "tailrabbit stdin", "tailrabbit file"]
+    else:
+        names = ["amqp-publish (C)", "amqp-publish, headers", "py-amqp basic_publish",
+                 "ceiling, stdin frames", "tailrabbit stdin", "tailrabbit stdin+metrics",
+                 "ceiling, file frames", "tailrabbit file"]
+    if args.before:
+        names += ["tailrabbit stdin (before)", "tailrabbit file (before)"]
+    return names
 
 
 def throughput(args, tmp, data_path):
@@ -179,10 +204,7 @@ def throughput(args, tmp, data_path):
     for persistent in (True, False):
         kind = "persistent" if persistent else "transient"
         for _ in range(args.rounds):
-            for name in ("amqp-publish (C)", "amqp-publish, headers", "py-amqp basic_publish",
-                         "ceiling, stdin frames", "tailrabbit stdin",
-                         "tailrabbit stdin+metrics", "ceiling, file frames",
-                         "tailrabbit file"):
+            for name in publishers(args):
                 queue = f"bench-{kind}"
                 queues.fresh(queue, durable=True)
                 proc = None
@@ -196,10 +218,11 @@ def throughput(args, tmp, data_path):
                     started = run_py_amqp(queues, data_path, queue, persistent)
                 elif name.startswith("tailrabbit stdin"):
                     started = run_tailrabbit_stdin(queues, data_path, queue, persistent, tmp,
-                                                   metrics="metrics" in name)
+                                                   metrics="metrics" in name,
+                                                   root=root_of(name, args))
                 else:
                     started, proc = run_tailrabbit_file(queues, data_path, queue,
-                                                        persistent, tmp)
+                                                        persistent, tmp, root_of(name, args))
                 queues.wait_depth(queue, args.lines)
                 elapsed = time.monotonic() - started
                 if proc is not None:
@@ -211,13 +234,13 @@ def throughput(args, tmp, data_path):
           f"queue (tailrabbit: confirms on)")
     print("ceiling = tailrabbit's own frames (headers, mandatory) pre-encoded and written "
           "raw with confirms: what the broker can take of them")
-    print(f"{'kind':<11} {'publisher':<24} {'lines/s':>10} {'vs C tool':>10}")
+    print(f"{'kind':<11} {'publisher':<26} {'lines/s':>10} {'vs C tool':>10}")
     for kind in ("persistent", "transient"):
         rows = [r for r in results if r[0] == kind]
         base = statistics.median(r[2] for r in rows if r[1] == "amqp-publish (C)")
         for name in dict.fromkeys(r[1] for r in rows):
             rate = statistics.median(r[2] for r in rows if r[1] == name)
-            print(f"{kind:<11} {name:<24} {rate:>10,.0f} {rate / base:>9.2f}x")
+            print(f"{kind:<11} {name:<26} {rate:>10,.0f} {rate / base:>9.2f}x")
 
 
 def latency(args, tmp):
@@ -276,70 +299,10 @@ def latency(args, tmp):
           f"({100 * idle_cpu / args.idle:.2f}% of one core); RSS {rss / 1024:.1f} MiB")
 
 
-def buffered_rss(args, tmp):
-    """RSS with 100k lines held in memory: the broker unreachable (a closed port)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    fifo = os.path.join(tmp, "rss.fifo")
-    config = os.path.join(tmp, "rss.ini")
-    write_config(config, os.path.join(tmp, "state-rss"),
-                 {"web": {"type": "fifo", "path": fifo, "queue": "bench-rss",
-                          "overflow": "block"}}, True, 2)
-    with open(config) as handle:
-        text = handle.read().replace(f"port = {BROKER[1]}", f"port = {closed_port}")
-    with open(config, "w") as handle:
-        handle.write(text.replace("stats_interval = 0", "stats_interval = 0\nbuffer = 100000"))
-    proc = subprocess.Popen(tailrabbit_cmd(config), cwd=ROOT, stderr=subprocess.DEVNULL)
-    try:
-        fd = open_fifo_writer(fifo)
-        idle = rss_kib(proc.pid)
-        line = b"x" * (args.size - 1) + b"\n"
-        os.write(fd, line * 100000)
-        os.close(fd)
-        end = time.monotonic() + 30
-        last = -1
-        while time.monotonic() < end:           # until the RSS stops growing
-            rss = rss_kib(proc.pid)
-            if rss == last:
-                break
-            last = rss
-            time.sleep(0.5)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    print(f"\n## Memory: RSS {idle / 1024:.1f} MiB idle, {rss / 1024:.1f} MiB with 100,000 "
-          f"lines of {args.size} bytes buffered (broker down): "
-          f"{(rss - idle) * 1024 / 100000:.0f} bytes per line")
-
-
-def open_fifo_writer(fifo, timeout=20):
-    """Open the FIFO for writing once tailrabbit reads it (a non-blocking open fails
-    before); returns a blocking descriptor."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            os.set_blocking(fd, True)
-            return fd
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def main():
@@ -350,7 +313,16 @@ def main():
     parser.add_argument("--latency-lines", type=int, default=5000)
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--parts", default="throughput,latency,memory",
+                        help="which parts to run, comma-separated")
+    parser.add_argument("--quick", action="store_true",
+                        help="throughput of the C tool and tailrabbit only")
+    parser.add_argument("--before", metavar="DIR",
+                        help="an older tailrabbit checkout, measured in the same run")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if args.skip_throughput:
+        parts.discard("throughput")
     if not shutil.which("amqp-publish"):
         raise SystemExit("amqp-publish not found: apt-get install amqp-tools")
     with tempfile.TemporaryDirectory() as tmp:
@@ -358,10 +330,12 @@ def main():
         with open(data_path, "wb") as handle:
             for i in range(args.lines):
                 handle.write(b"%09d " % i + b"x" * (args.size - 10) + b"\n")
-        if not args.skip_throughput:
+        if "throughput" in parts:
             throughput(args, tmp, data_path)
-        latency(args, tmp)
-        buffered_rss(args, tmp)
+        if "latency" in parts:
+            latency(args, tmp)
+        if "memory" in parts:
+            memory(args, tmp, ROOT, args.before)
 
 
 if __name__ == "__main__":
