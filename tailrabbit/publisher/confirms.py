@@ -55,3 +55,47 @@ class ConfirmTracker:
         self._in_flight.clear()
         self.outstanding = 0
         return batches
+
+
+class InputTrackers:
+    """One ConfirmTracker per input: each input publishes on a channel of its own (whose
+    delivery tags start at 1), so a nack, a return or a channel error of one input never
+    touches the confirms of another. `take(name)` forgets an input's channel: its later
+    acks and nacks mean nothing (its lines are already set aside to publish again), which
+    is also what keeps the ack that follows a returned line from confirming it."""
+
+    def __init__(self):
+        self._trackers = {}
+
+    @property
+    def outstanding(self):
+        return sum(tracker.outstanding for tracker in self._trackers.values())
+
+    def add(self, batch):
+        tracker = self._trackers.get(batch.input)
+        if tracker is None:
+            tracker = self._trackers[batch.input] = ConfirmTracker()
+        tracker.add(batch)
+
+    def ack(self, name, tag, multiple):
+        tracker = self._trackers.get(name)
+        return tracker.ack(tag, multiple) if tracker is not None else []
+
+    def outstanding_of(self, name):
+        tracker = self._trackers.get(name)
+        return tracker.outstanding if tracker is not None else 0
+
+    def take(self, name):
+        """Every unconfirmed batch of `name`, in publish order; its channel is forgotten."""
+        tracker = self._trackers.pop(name, None)
+        return tracker.take_all() if tracker is not None else []
+
+    def batches(self):
+        return [batch for tracker in self._trackers.values() for batch in tracker.batches()]
+
+    def take_all(self):
+        """Every unconfirmed batch, each input's in publish order."""
+        batches = [batch for tracker in self._trackers.values()
+                   for batch in tracker.take_all()]
+        self._trackers = {}
+        return batches

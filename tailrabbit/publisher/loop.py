@@ -7,13 +7,15 @@ write them, as many as are ready per `sendall` and flushing as soon as the buffe
 (batching for throughput, never waiting for a batch to fill for latency).
 
 A batch counts as delivered only when the broker confirmed every line of it; until then it
-stays in the ConfirmTracker and is published again after a failure (at-least-once). A
-planned reconnect (`refresh`) stops taking lines and waits for every confirm first, so it
-neither loses nor repeats a line.
+stays in its input's ConfirmTracker and is published again after a failure (at-least-once).
+A planned reconnect (`refresh`, a reload that changes routes, the retry of a parked input)
+stops taking lines and waits for every confirm first, so it neither loses nor repeats a
+line. An input whose route fails (see parking.py) is parked on its own: its unconfirmed
+lines are set aside, in order, and published again first when it is retried; the other
+inputs, each on its own channel, are not touched.
 """
 
 import logging
-import random
 import ssl
 import time
 
@@ -21,8 +23,10 @@ import gevent
 from amqp.exceptions import AccessRefused
 from gevent.event import Event
 
-from tailrabbit.publisher.confirms import ConfirmTracker
+from tailrabbit.publisher.confirms import InputTrackers
 from tailrabbit.publisher.frames import RouteEncoder
+from tailrabbit.publisher.parking import Backoff, Parking
+from tailrabbit.publisher.routes import reconnect_reason
 from tailrabbit.publisher.session import (CONNECTION_ERRORS, Session, SessionLost,
                                           describe)
 
@@ -33,23 +37,8 @@ LINES_PER_WRITE = 512         # lines taken from the buffer for one sendall, abo
 REFRESH_CONFIRM_WAIT = 30.0   # a planned reconnect waits this long for outstanding confirms
 BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0
 BACKOFF_RESET_AFTER = 10.0    # a connection that lived this long resets the backoff
-DECLARE_RETRY_FIRST, DECLARE_RETRY_CAP = 5.0, 60.0
-
-
-class Backoff:
-    """Capped exponential backoff with jitter (so many tailrabbits do not reconnect in step)."""
-
-    def __init__(self, first, cap):
-        self.first, self.cap = first, cap
-        self.current = first
-
-    def next(self):
-        delay = self.current * random.uniform(0.5, 1.0)
-        self.current = min(self.current * 2, self.cap)
-        return delay
-
-    def reset(self):
-        self.current = self.first
+DECLARE_RETRY_FIRST, RETRY_CAP = 5.0, 60.0
+ROUTE_RETRY_FIRST = 2.0       # a nack, return or channel error: often brief (a full queue)
 
 
 class Publisher:
@@ -57,43 +46,51 @@ class Publisher:
         self.broker = broker
         self.inputs = {item.name: item for item in inputs}
         self._retired = {}              # removed by a reload, lines may still be pending
+        # Set by the daemon: does a removed input still have lines to publish (its spool
+        # replays)? Its route is kept while it does.
+        self.route_needed = lambda name: False
         self._reconnect_now = False
         self.buffer = buffer
         self.stats = stats
         self.on_confirmed = on_confirmed
         self.progress = Event()         # set whenever lines were confirmed (for waiters)
-        self._resend = []               # batches to publish first on the next connection
-        self._tracker = ConfirmTracker()
+        self._resend = []               # batches to publish first (parked inputs: later)
+        self._trackers = InputTrackers()
         self._acked = Event()
         self._unblocked = Event()
-        self._parked = {}               # input name -> DeclareFailed, lines held back
-        self._declare_backoff = Backoff(DECLARE_RETRY_FIRST, DECLARE_RETRY_CAP)
+        self._parking = Parking(ROUTE_RETRY_FIRST, RETRY_CAP)
         self._session = None
+        self._encoders = {}
+        self._refresh_at = None
         self._last_write = 0.0
 
     def update(self, broker, inputs):
-        """A reload: new broker settings and routes apply from a planned reconnect (which
-        loses and repeats nothing); routes of removed inputs stay while lines of theirs
-        are buffered or unconfirmed."""
+        """A reload. Routes of removed inputs stay while lines of theirs are pending; a
+        planned reconnect (which loses and repeats nothing) happens only when the broker
+        settings or a route changed, or an input was added or removed."""
         new = {item.name: item for item in inputs}
+        reason = reconnect_reason(self.broker, self.inputs, broker, new)
         for name, item in self.inputs.items():
             if name not in new:
                 self._retired[name] = item
         self.broker, self.inputs = broker, new
-        self._reconnect_now = True
-        self.buffer.readable.set()          # wake the loop to notice
+        if reason:
+            log.info("reload: %s; reconnecting to apply it", reason)
+            self._reconnect_now = True
+            self.buffer.readable.set()          # wake the loop to notice
 
     def _routes(self):
         pending = {b.input for b in self._resend} | {
-            b.input for b in self._tracker.batches()}
+            b.input for b in self._trackers.batches()}
         self._retired = {name: item for name, item in self._retired.items()
                          if name not in self.inputs
-                         and (name in pending or self.buffer.held(name))}
+                         and (name in pending or self.buffer.held(name)
+                              or self.route_needed(name))}
         return {**self._retired, **self.inputs}
 
     def take_unconfirmed(self):
         """After run() was killed: every batch not confirmed, oldest first, forgotten."""
-        batches = self._tracker.take_all() + self._resend
+        batches = self._trackers.take_all() + self._resend
         self._resend = []
         return batches
 
@@ -115,13 +112,13 @@ class Publisher:
                 self._serve(session)
             except SessionLost as error:
                 log.warning("connection to %s lost: %s; %d lines to publish again",
-                            session.address, error, self._tracker.outstanding)
+                            session.address, error, self._trackers.outstanding)
                 if time.monotonic() - started >= BACKOFF_RESET_AFTER:
                     backoff.reset()
                 gevent.sleep(backoff.next())
             finally:
-                self._resend = self._tracker.take_all() + self._resend
-                self._tracker = ConfirmTracker()
+                self._resend = self._trackers.take_all() + self._resend
+                self._trackers = InputTrackers()
                 self.stats.connected = False
                 self._session = None
                 session.close()
@@ -140,12 +137,10 @@ class Publisher:
                         "cannot connect to %s:%s: %s", host, port, describe(error))
                 session.close(timeout=0.5)
                 continue
-            self._parked = {failure.input.name: failure for failure in failures}
-            self.buffer.hold_back(self._parked)
+            self._parking.retry_all()           # this connection is their retry
             for failure in failures:
-                log.error("%s; its lines wait, retrying", failure)
-            if not failures:
-                self._declare_backoff.reset()
+                self._park(failure.input.name, str(failure), DECLARE_RETRY_FIRST)
+            self.buffer.hold_back(self._parking.reasons)
             log.info("connected to %s (confirms %s)", session.address,
                      "on" if self.broker.confirm else "off")
             self.stats.connected = True
@@ -157,52 +152,76 @@ class Publisher:
 
     def _serve(self, session):
         self._session = session
-        self._encoders = {name: RouteEncoder(session.channel_id, session.frame_max, item)
-                          for name, item in self._routes().items()}
+        self._encoders = {name: RouteEncoder(session.channels[name], session.frame_max, item)
+                          for name, item in self._routes().items()
+                          if name in session.channels}
         self._reconnect_now = False
         self._unblocked.set()
         session.start_reader()          # before any write: acks and blocked are read
         resend, self._resend = self._resend, []
         if resend:
-            self._write(session, resend)
-        now = time.monotonic()
-        planned_at = now + self.broker.refresh if self.broker.refresh else None
-        if self._parked:
-            retry_at = now + self._declare_backoff.next()
-            planned_at = min(planned_at, retry_at) if planned_at else retry_at
-        heartbeat_every = session.heartbeat / 2.0 if session.heartbeat else None
-        tick = min(1.0, heartbeat_every) if heartbeat_every else 1.0
+            self._write(session, resend)        # a parked input's lines stay aside
+        self._refresh_at = (time.monotonic() + self.broker.refresh
+                            if self.broker.refresh else None)
+        tick = min(1.0, session.heartbeat / 2.0) if session.heartbeat else 1.0
         while True:
-            self._check(session)
-            now = time.monotonic()
-            if heartbeat_every and now - self._last_write >= heartbeat_every:
-                session.send_heartbeat()
-                self._last_write = now
-            if self._reconnect_now or (planned_at is not None and now >= planned_at):
+            self._keep_alive(session)
+            if self._planned_due():
                 self._finish_planned(session)
                 return
             if session.blocked:
                 self._unblocked.clear()
                 gevent.wait([self._unblocked, session.failed], timeout=tick, count=1)
                 continue
-            if self._tracker.outstanding >= CONFIRM_WINDOW:
+            if self._trackers.outstanding >= CONFIRM_WINDOW:
                 self._acked.clear()
                 gevent.wait([self._acked, session.failed], timeout=tick, count=1)
                 continue
-            batches = self.buffer.take(LINES_PER_WRITE, self._parked)
+            batches = self.buffer.take(LINES_PER_WRITE, self._parking.reasons)
             if batches:
                 self._write(session, batches)
                 continue
             gevent.wait([self.buffer.readable, session.failed], timeout=tick, count=1)
 
+    def _planned_due(self):
+        now = time.monotonic()
+        return (self._reconnect_now
+                or (self._refresh_at is not None and now >= self._refresh_at)
+                or (self._parking.retry_at is not None and now >= self._parking.retry_at))
+
+    def _keep_alive(self, session):
+        """Between writes: notice a failed session, answer channels the broker closed,
+        send a heartbeat when nothing else was written for half an interval."""
+        self._check(session)
+        try:
+            session.answer_closed_channels()
+            now = time.monotonic()
+            if session.heartbeat and now - self._last_write >= session.heartbeat / 2.0:
+                session.send_heartbeat()
+                self._last_write = now
+        except CONNECTION_ERRORS as error:
+            self._check(session)
+            raise SessionLost(describe(error)) from None
+
     def _write(self, session, batches):
-        """Encode and send batches in one write; they are in the tracker before it starts."""
+        """Encode and send batches in one write; they are in the tracker before it starts.
+        A batch of a parked input, or of an input without a route, is set aside in order."""
         out = []
-        tracker, encoders, stats = self._tracker, self._encoders, self.stats
+        trackers, encoders, stats, parking = self._trackers, self._encoders, self.stats, \
+            self._parking
         for batch in batches:
-            tracker.add(batch)
-            encoders[batch.input].encode(batch, out)
+            encoder = encoders.get(batch.input)
+            if encoder is None or batch.input in parking:
+                if encoder is None and batch.input not in parking:
+                    self._park(batch.input, "no route for this input (removed by a reload "
+                               "while lines of it were pending?)")
+                self._resend.append(batch)
+                continue
+            trackers.add(batch)
+            encoder.encode(batch, out)
             stats.of(batch.input).published += len(batch.lines)
+        if not out:
+            return
         try:
             session.write(b"".join(out))
         except CONNECTION_ERRORS as error:
@@ -210,19 +229,23 @@ class Publisher:
             raise SessionLost(describe(error)) from None
         self._last_write = time.monotonic()
         if not self.broker.confirm:
-            self._release(tracker.take_all())
+            self._release(trackers.take_all())
 
     def _finish_planned(self, session):
-        """Stop taking lines, wait for every confirm, then let run() reconnect."""
-        reason = "declare retry" if self._parked else "refresh"
+        """Stop taking lines, wait for every confirm (heartbeats going on: the broker drops
+        a connection silent for two intervals), then let run() reconnect."""
+        reason = ("reload" if self._reconnect_now else "retry of parked inputs"
+                  if self._parking.retry_at is not None
+                  and time.monotonic() >= self._parking.retry_at else "refresh")
         deadline = time.monotonic() + REFRESH_CONFIRM_WAIT
-        while self._tracker.outstanding and time.monotonic() < deadline:
+        tick = min(1.0, session.heartbeat / 2.0) if session.heartbeat else 1.0
+        while self._trackers.outstanding and time.monotonic() < deadline:
             self._acked.clear()
-            gevent.wait([self._acked, session.failed], timeout=1.0, count=1)
-            self._check(session)
-        if self._tracker.outstanding:
+            gevent.wait([self._acked, session.failed], timeout=tick, count=1)
+            self._keep_alive(session)
+        if self._trackers.outstanding:
             log.warning("planned reconnect (%s): %d lines still unconfirmed after %.0f s, "
-                        "they will be published again", reason, self._tracker.outstanding,
+                        "they will be published again", reason, self._trackers.outstanding,
                         REFRESH_CONFIRM_WAIT)
         log.debug("planned reconnect (%s) of %s", reason, session.address)
 
@@ -232,50 +255,65 @@ class Publisher:
 
     def settled(self):
         """Nothing buffered, nothing awaiting a confirm: every line read is delivered."""
-        return not self.buffer.lines and not self._tracker.outstanding and not self._resend
+        return not self.buffer.lines and not self._trackers.outstanding and not self._resend
 
     def _release(self, batches):
         for batch in batches:
             self.stats.of(batch.input).confirmed += len(batch.lines)
+            self._parking.confirmed(batch.input)
             if self.on_confirmed is not None:
                 self.on_confirmed(batch)
         self.progress.set()
 
-    # ---- callbacks from the session's reader greenlet --------------------------------
+    def _park(self, name, reason, first=ROUTE_RETRY_FIRST):
+        """Hold `name` back: its unconfirmed lines wait, in order, before its buffered
+        ones; nothing of it is published until a reconnect retries it."""
+        if name in self._parking:
+            return
+        taken = self._trackers.take(name)
+        self._resend.extend(taken)
+        delay = self._parking.park(name, reason, first)
+        self.buffer.hold_back(self._parking.reasons)
+        log.error("input %s parked: %s; its lines wait (%d unconfirmed lines set aside), "
+                  "retrying in %.1f s", name, reason, sum(len(b.lines) for b in taken), delay)
+        self._acked.set()               # the confirm window may have room again
 
-    def on_ack(self, delivery_tag, multiple):
+    # ---- callbacks from the session's reader greenlet, per input (its channel) ----------
+
+    def _live(self):
         session = self._session
-        if session is None or session.failed.is_set():
-            return      # e.g. the ack of a returned line: it must be published again
-        self._release(self._tracker.ack(delivery_tag, multiple))
+        return session is not None and not session.failed.is_set()
+
+    def on_ack(self, name, delivery_tag, multiple):
+        if not self._live():
+            return      # frames after a failure mean nothing: all is published again
+        released = self._trackers.ack(name, delivery_tag, multiple)
+        if released:
+            self._release(released)
         self._acked.set()
 
-    def on_nack(self, delivery_tag, multiple):
-        log.warning("the broker refused (nack) delivery tag %d%s; reconnecting to publish "
-                    "the unconfirmed lines again, in order", delivery_tag,
-                    " and earlier" if multiple else "")
-        session = self._session
-        if session is not None:
-            session.fail("nack from the broker")
+    def on_nack(self, name, delivery_tag, multiple):
+        """Not stored (e.g. a full queue with x-overflow = reject-publish): never counted as
+        confirmed; the input is parked, its lines go again, in order, when retried."""
+        if self._live():
+            self._park(name, f"the broker refused (nack) delivery tag {delivery_tag}"
+                       f"{' and earlier' if multiple else ''} (a full queue?)")
 
-    def on_return(self, exc, exchange, routing_key, message):
-        """An unroutable line (its queue was deleted, or unbound from the exchange).
-
-        The broker acks a returned message right after returning it; acting before that
-        ack is read (the reader handles one frame at a time) keeps the line unconfirmed:
-        the connection is dropped, and the next one declares and binds the queues again
-        and publishes the line again. Never lost, at worst repeated.
-        """
-        headers = message.properties.get("application_headers") or {} if message else {}
-        name = headers.get("input", "?")
+    def on_return(self, name, exc, exchange, routing_key, message):
+        """An unroutable line (its queue deleted or unbound). The broker acks it right
+        after returning it: parking forgets the input's channel first, so that ack
+        confirms nothing; the retry declares and binds the queue again."""
         if name in self.stats.inputs:
             self.stats.of(name).returned += 1
-        log.error("the broker returned a line of input %s as unroutable: exchange %r, "
-                  "routing key %r (%s); reconnecting to declare its queue again", name,
-                  exchange, routing_key, describe(exc))
-        session = self._session
-        if session is not None:
-            session.fail("a line came back unroutable")
+        if self._live():
+            self._park(name, f"a line came back unroutable: exchange {exchange!r}, "
+                       f"routing key {routing_key!r} ({describe(exc)})")
+
+    def on_channel_closed(self, name, error):
+        """The broker closed this input's channel (its exchange is gone, a line is over
+        max_message_size, ...): only this input is affected."""
+        if self._live():
+            self._park(name, f"the broker closed its channel: {describe(error)}")
 
     def on_blocked(self, reason):
         log.warning("the broker blocked publishing (%s); lines wait in the buffer", reason)

@@ -7,15 +7,27 @@ and hand them to callbacks; a py-amqp connection is not safe for two writers (py
 but a gevent socket is fine with one reader and one writer. The reader also watches for a
 silent peer: no frame for two heartbeat intervals means the broker is gone, even when the
 TCP connection still looks open.
+
+Each input publishes on a channel of its own. A channel-level error caused by one input's
+lines (its exchange deleted: NOT_FOUND; a line over the broker's `max_message_size`:
+PRECONDITION_FAILED) closes only that channel, so the other inputs' unconfirmed lines are
+neither lost nor published twice. Rejected: one channel for all inputs (such an error then
+dropped every input's channel, and everything unconfirmed went out again, repeatedly).
+py-amqp answers a channel.close by writing close-ok and reopening the channel from the
+reading greenlet; here the reader only records it and the publisher greenlet, the one
+writer, sends the close-ok (a write from the reader could land inside a half-sent batch).
 """
 
 import logging
 import socket
 import ssl as ssl_module
+import struct
+from functools import partial
 
 import amqp
 import gevent
 from amqp import exceptions as amqp_errors
+from amqp import spec
 from gevent.event import Event
 
 log = logging.getLogger("tailrabbit.publisher")
@@ -27,6 +39,9 @@ CONNECTION_ERRORS = (OSError, EOFError, gevent.Timeout, ssl_module.SSLError,
 # under flow control and silently loses what was written (FIELD-NOTES). Heartbeats detect
 # a dead peer instead.
 SOCKET_SETTINGS = {socket.TCP_USER_TIMEOUT: 0} if hasattr(socket, "TCP_USER_TIMEOUT") else {}
+
+
+CLOSE_OK_FRAME = struct.Struct(">BHIHHB")     # method frame: channel.close-ok, no arguments
 
 
 class SessionLost(Exception):
@@ -80,11 +95,12 @@ class Session:
             ssl=ssl_options(broker, host), on_blocked=self._on_blocked,
             on_unblocked=self._on_unblocked, client_properties={"product": "tailrabbit"})
         self.heartbeat = broker.heartbeat
-        self.channel = None
-        self.channel_id = None
+        self.channels = {}             # input name -> id of its publishing channel
+        self._close_oks = []           # ids of channels the broker closed, to answer
 
     def open(self, inputs, confirm, timeout):
-        """Connect and declare; returns the inputs whose queues could not be declared."""
+        """Connect, declare, open a publishing channel per declared input; returns the
+        inputs whose queues could not be declared (they get no channel)."""
         with gevent.Timeout(timeout):
             self.connection.connect()
         self.heartbeat = self.connection.heartbeat
@@ -98,14 +114,40 @@ class Session:
                 failed.append(DeclareFailed(item, error))
                 declare_channel = self.connection.channel()   # the broker closed the old one
         declare_channel.close()
-        self.channel = self.connection.channel()
-        self.channel_id = self.channel.channel_id
-        if confirm:
-            self.channel.confirm_select()
-            self.channel.events["basic_ack"].add(self.callbacks.on_ack)
-            self.channel.events["basic_nack"].add(self.callbacks.on_nack)
-        self.channel.events["basic_return"].add(self.callbacks.on_return)
+        refused = {failure.input.name for failure in failed}
+        for item in inputs:
+            if item.name not in refused:
+                with gevent.Timeout(timeout):
+                    self._open_channel(item.name, confirm)
         return failed
+
+    def _open_channel(self, name, confirm):
+        channel = self.connection.channel()
+        if confirm:
+            channel.confirm_select()
+            channel.events["basic_ack"].add(partial(self.callbacks.on_ack, name))
+            channel.events["basic_nack"].add(partial(self.callbacks.on_nack, name))
+        channel.events["basic_return"].add(partial(self.callbacks.on_return, name))
+        channel._callbacks[spec.Channel.Close] = partial(self._on_channel_close, name,
+                                                         channel)
+        self.channels[name] = channel.channel_id
+
+    def _on_channel_close(self, name, channel, reply_code, reply_text, class_id,
+                          method_id):
+        """The broker closed one input's channel (reader greenlet): no write here."""
+        channel.is_open = False
+        self._close_oks.append(channel.channel_id)
+        self.channels.pop(name, None)
+        error = amqp_errors.error_for_code(reply_code, reply_text, (class_id, method_id),
+                                           amqp_errors.ChannelError)
+        self.callbacks.on_channel_closed(name, error)
+
+    def answer_closed_channels(self):
+        """Send the close-ok of every channel the broker closed (publisher greenlet)."""
+        if self._close_oks:
+            ids, self._close_oks = self._close_oks, []
+            self.write(b"".join(CLOSE_OK_FRAME.pack(1, channel_id, 4, 20, 41, 0xCE)
+                                for channel_id in ids))
 
     @staticmethod
     def _declare(channel, item):
