@@ -1,9 +1,13 @@
-"""Each input to its own queue with its own flags; exchange and routing key; two inputs."""
+"""Each input to its own queue with its own flags; exchange and routing key; two inputs;
+a reload reconnects only when a route changes."""
 
 import json
+import os
+import signal
 import subprocess
 
-from helpers import unique
+from helpers import LineWriter, unique, wait_for, write_config
+from integration.test_fifo import open_writer
 
 
 def queue_flags(name):
@@ -62,3 +66,33 @@ def test_exchange_and_routing_key(broker, config, queue_name, tailrabbit_factory
         assert [m.body for m in broker.consume_all(queue_name)] == [b"routed"]
     finally:
         broker.channel.exchange_delete(exchange)
+
+
+def test_sighup_reconnects_only_when_a_route_changes(broker, config, tailrabbit_factory,
+                                                     tmp_path):
+    """10 HUPs with the same config: no new connection and nothing repeated; a changed
+    queue: one planned reconnect, still nothing repeated."""
+    first, second = unique("tr-hup"), unique("tr-hup2")
+    broker.queues += [first, second]
+    path = str(tmp_path / "web.fifo")
+    config["input:web"] = {"type": "fifo", "path": path, "queue": first}
+    proc = tailrabbit_factory(config, name="hup")
+    os.close(open_writer(path))
+    writer = LineWriter(path, 8000, 1000).start()
+    wait_for(lambda: writer.written > 500, message="traffic")
+    for count in range(1, 11):
+        proc.signal(signal.SIGHUP)
+        wait_for(lambda: proc.log().count("SIGHUP: configuration reloaded") == count,
+                 message=f"reload {count}")
+    assert proc.log().count("INFO - connected to") == 1, proc.log()
+    config["input:web"]["queue"] = second
+    write_config(tmp_path / "hup.ini", config)
+    proc.signal(signal.SIGHUP)
+    wait_for(lambda: proc.log().count("INFO - connected to") == 2, message="one reconnect")
+    writer.join()
+    wait_for(lambda: broker.depth(first) + broker.depth(second) >= writer.count,
+             message="every line")
+    assert proc.stop() == 0, proc.log()
+    assert proc.log().count("INFO - connected to") == 2
+    bodies = [m.body for m in broker.consume_all(first) + broker.consume_all(second)]
+    assert bodies == writer.expected()         # nothing repeated, nothing reordered
