@@ -39,3 +39,18 @@ def test_take_all_returns_unconfirmed_in_order_and_resets():
     remaining = tracker.take_all()
     assert remaining[0] is b and len(remaining) == 2
     assert tracker.outstanding == 0 and len(tracker) == 0
+
+
+def test_input_trackers_count_tags_per_input_channel_and_forget_a_taken_input():
+    from tailrabbit.publisher.confirms import InputTrackers
+    trackers = InputTrackers()
+    a1, b1, a2 = batch(2, "a"), batch(3, "b"), batch(1, "a")
+    for item in (a1, b1, a2):
+        trackers.add(item)
+    assert trackers.outstanding == 6
+    assert trackers.ack("b", 3, True) == [b1]        # b's tags are 1..3 on its channel
+    assert trackers.ack("a", 2, True) == [a1]        # a's are 1..3 on its own
+    assert trackers.take("a") == [a2] and trackers.outstanding == 0
+    assert trackers.ack("a", 3, True) == []          # a late ack of a taken input: nothing
+    trackers.add(batch(1, "b"))
+    assert [len(b) for b in trackers.take_all()] == [1] and trackers.outstanding == 0
