@@ -1,14 +1,24 @@
 """The on-disk spool of one input: where its lines go when the memory buffer is full
 (overflow = spool), and where a graceful stop puts the lines it could not deliver.
 
-Layout: `state_dir/spool/<input>/` holds segment files `<seq>.seg` and `position.json`.
-A segment is a sequence of batches, each a header line `count timestamp truncated-indexes`
-followed by exactly `count` lines; lines never contain "\\n", so no escaping is needed and
-a batch costs one write. Segments are replayed in sequence order into the buffer, before
-any newer line of the input (while the spool holds anything, new lines are appended to it).
-`position.json` is the first byte not yet *confirmed* by the broker: a replayed batch moves
-it only when confirmed, so a crash replays (repeats) rather than loses. A graceful stop
-prepends what is still unconfirmed in memory as a segment numbered before the others.
+Layout: `state_dir/spool/<input>/` holds segment files `<seq>.seg` (the batch format is in
+spool_format.py) and `position.json`. Segments are replayed in sequence order into the
+buffer, before any newer line of the input (while the spool holds anything, new lines are
+appended to it). `position.json` is the first byte not yet *confirmed* by the broker: a
+replayed batch moves it only when confirmed, so a crash replays (repeats) rather than loses.
+
+Failures are accounted, never silent and never fatal:
+- A write that fails (disk full, read-only, permission) is "spool full": the batch is
+  counted as dropped, a rate-limited ERROR names the input, the directory and the error, and
+  the input keeps reading. A short write is truncated back, so a segment never holds a torn
+  batch; if even that fails, the segment is closed (the torn batch stays its tail, where the
+  reader detects it) and the range is remembered, so replay skips it with an ERROR.
+- Damaged content (a bad header, a count past the end) is skipped range by range, each with
+  one ERROR giving bytes and lines, and the lines counted as dropped; replay resumes at the
+  next provably valid batch (spool_format.resync).
+
+A graceful stop prepends what is still unconfirmed in memory as a new segment numbered
+before the others (spool_restart.py: how it survives a SIGKILL at any point).
 """
 
 import json
@@ -17,13 +27,16 @@ import os
 
 from gevent.event import Event
 
-from tailrabbit.line import Batch
+from tailrabbit import spool_restart
 from tailrabbit.logsetup import RateLimitedLog
+from tailrabbit.spool_files import (discard, make_private_directory, open_private_append,
+                                    write_private_file)
+from tailrabbit.spool_format import Damaged, count_lines, encode, read_batch, resync
+from tailrabbit.spool_restart import FIRST_SEQ
 
 log = logging.getLogger("tailrabbit.spool")
 
 SEGMENT_BYTES = 16 << 20
-FIRST_SEQ = 10 ** 12          # room to prepend segments before the first one
 
 
 class Spool:
@@ -34,6 +47,7 @@ class Spool:
         self.buffer = buffer
         self.stats = stats
         self.wake = Event()
+        self._replayed = Event()     # set exactly while holds_lines() is False
         self._segments = []          # sequence numbers on disk, oldest first
         self._sizes = {}             # seq -> bytes
         self._write_fd = None
@@ -42,40 +56,22 @@ class Spool:
         self._confirmed = None       # (seq, offset) before which everything is confirmed
         self._position_dirty = False
         self._replaying = 0          # batches taken from disk, not yet in the buffer
+        self._failed_writes = {}     # (seq, offset) -> end: torn batches already dropped
+        self._skipped = {}           # (seq, offset) -> end: ranges replay skipped
         self._warn_full = RateLimitedLog(
             log, f"input {input_name}: spool full (spool_max_bytes = {max_bytes}): "
                  f"lines dropped, see the dropped counter", logging.ERROR)
+        self._warn_write = RateLimitedLog(
+            log, f"input {input_name}: cannot write to the spool in "
+                 f"{self.directory.replace('%', '%%')}: %s; lines dropped, see the dropped "
+                 f"counter", logging.ERROR)
         self._load()
+        self._note_progress()
 
     # ---- state -----------------------------------------------------------------------
 
     def _load(self):
-        if not os.path.isdir(self.directory):
-            return
-        for name in os.listdir(self.directory):
-            if name.endswith(".seg") and name[:-4].isdigit():
-                seq = int(name[:-4])
-                self._segments.append(seq)
-                self._sizes[seq] = os.path.getsize(self._path(seq))
-        self._segments.sort()
-        position = None
-        try:
-            with open(os.path.join(self.directory, "position.json")) as handle:
-                data = json.load(handle)
-            position = (int(data["segment"]), int(data["offset"]))
-        except FileNotFoundError:
-            pass
-        except (ValueError, KeyError, TypeError) as error:
-            log.warning("spool of input %s: position.json is corrupt (%s); replaying its "
-                        "segments from their start", self.input_name, error)
-        if position is not None and position[0] in self._sizes:
-            self._segments = [s for s in self._segments if s >= position[0]]
-        else:
-            position = (self._segments[0], 0) if self._segments else None
-        self._read = self._confirmed = position
-        if self._segments:
-            log.info("input %s: %d bytes spooled by an earlier run will be published first",
-                     self.input_name, self.pending_bytes())
+        spool_restart.load(self)
 
     def _path(self, seq):
         return os.path.join(self.directory, f"{seq}.seg")
@@ -88,76 +84,106 @@ class Spool:
 
     def holds_lines(self):
         """True while anything is on disk not yet replayed, or being replayed."""
-        return self._replaying > 0 or (
-            self._read is not None and (self._read[0] != self._segments[-1]
-                                        or self._read[1] < self._sizes[self._read[0]]))
+        if self._replaying > 0:
+            return True
+        if self._read is None:
+            return False
+        seq, offset = self._read
+        return offset < self._sizes.get(seq, 0) or bool(self._segments
+                                                         and self._segments[-1] > seq)
+
+    def wait_replayed(self, timeout=None):
+        """Block the calling greenlet until holds_lines() is False: True, or False after
+        `timeout` seconds. For an input that must queue behind the replay (overflow =
+        block) rather than go around it."""
+        return self._replayed.wait(timeout)
+
+    def _note_progress(self):
+        if self.holds_lines():
+            self._replayed.clear()
+        else:
+            self._replayed.set()
 
     # ---- writing ---------------------------------------------------------------------
 
     def append(self, batch):
-        """Spool a batch at the end (newest). Beyond spool_max_bytes: counted, dropped."""
-        data = _encode(batch)
+        """Spool a batch at the end (newest). Beyond spool_max_bytes, or when the disk
+        refuses it: counted as dropped, logged (rate-limited), never raised."""
+        if not batch.lines:
+            return
+        data = encode(batch)
         if self.pending_bytes() + len(data) > self.max_bytes:
             self.stats.dropped += len(batch.lines)
             self._warn_full()
             return
+        try:
+            seq, offset = self._write(data)
+        except OSError as error:
+            self.stats.dropped += len(batch.lines)
+            self._warn_write(error.strerror or str(error))
+            return
+        if self._read is None:
+            self._read = self._confirmed = (seq, offset)
+        self.stats.spooled += len(batch.lines)
+        self._note_progress()
+        self.wake.set()
+
+    def _write(self, data):
+        """Append `data` whole to the write segment, or raise OSError leaving none of it:
+        (seq, offset where it starts)."""
         if self._write_fd is None or self._sizes[self._write_seq] >= SEGMENT_BYTES:
             self._open_segment((self._segments[-1] + 1) if self._segments else FIRST_SEQ)
-        os.write(self._write_fd, data)
-        self._sizes[self._write_seq] += len(data)
-        if self._read is None:
-            self._read = self._confirmed = (self._write_seq, 0)
-        self.stats.spooled += len(batch.lines)
-        self.wake.set()
+        fd, seq = self._write_fd, self._write_seq
+        before = self._sizes[seq]
+        view, written = memoryview(data), 0
+        try:
+            while written < len(data):
+                written += os.write(fd, view[written:])
+        except OSError:
+            if written:
+                self._undo_write(fd, seq, before, before + written)
+            raise
+        self._sizes[seq] = before + written
+        return seq, before
+
+    def _undo_write(self, fd, seq, before, end):
+        try:
+            os.ftruncate(fd, before)
+            return
+        except OSError as error:
+            log.error("input %s: cannot truncate the torn batch at byte %d of %s (%s); "
+                      "replay will skip it", self.input_name, before, self._path(seq),
+                      error.strerror)
+        # The torn batch stays the tail of a closed segment: nothing is written after it.
+        self._failed_writes[(seq, before)] = end
+        self._sizes[seq] = end
+        self._write_fd = self._write_seq = None
+        os.close(fd)
 
     def prepend(self, batches):
         """A graceful stop: `batches` (every unconfirmed batch of the input still in
-        memory, oldest first, replayed ones included) go before what was never replayed.
+        memory, oldest first, replayed ones included) go before what was never replayed,
+        crash-safe; OSError (a full disk) leaves the spool as it was. See spool_restart."""
+        spool_restart.prepend(self, batches)
 
-        The new first segment holds them, then the unreplayed rest of the segment being
-        replayed; segments fully replayed are dropped (their batches are in `batches`).
-        """
-        batches = [b for b in batches if b.lines]
-        if not batches and self._read == self._confirmed:
-            return
-        self._close_write_segment()
-        seq = (self._segments[0] if self._segments else FIRST_SEQ + 1) - 1
-        os.makedirs(self.directory, exist_ok=True)
-        with open(self._path(seq), "wb") as handle:
-            for batch in batches:
-                handle.write(_encode(batch))
-            if self._read is not None:
-                read_seq, offset = self._read
-                with open(self._path(read_seq), "rb") as old:
-                    old.seek(offset)
-                    while True:
-                        chunk = old.read(1 << 20)
-                        if not chunk:
-                            break
-                        handle.write(chunk)
-                for old_seq in [s for s in self._segments if s <= read_seq]:
-                    self._remove(old_seq)
-            handle.flush()
-            os.fsync(handle.fileno())
-        self._segments.insert(0, seq)
-        self._sizes[seq] = os.path.getsize(self._path(seq))
-        self._read = self._confirmed = (seq, 0)
-        self._position_dirty = True
-        self.stats.spooled += sum(len(b.lines) for b in batches if b.source is None)
-        self.save_position()
+    def _position_data(self):
+        if self._confirmed is None:
+            return {}
+        seq, offset = self._confirmed
+        return {"segment": seq, "offset": offset}
 
     def _close_write_segment(self):
-        if self._write_fd is not None:
-            os.fsync(self._write_fd)
-            os.close(self._write_fd)
-            self._write_fd = self._write_seq = None
+        fd, self._write_fd, self._write_seq = self._write_fd, None, None
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _open_segment(self, seq):
-        if self._write_fd is not None:
-            os.close(self._write_fd)
-        os.makedirs(self.directory, exist_ok=True)
-        self._write_fd = os.open(self._path(seq), os.O_WRONLY | os.O_CREAT | os.O_APPEND
-                                 | os.O_CLOEXEC, 0o600)
+        self._close_write_segment()
+        make_private_directory(self.directory)
+        self._write_fd = open_private_append(self._path(seq))
         self._write_seq = seq
         self._segments.append(seq)
         self._sizes[seq] = os.fstat(self._write_fd).st_size
@@ -170,6 +196,7 @@ class Spool:
             batch = self._next_batch()
             if batch is None:
                 self.wake.clear()
+                self._note_progress()
                 self.wake.wait()
                 continue
             self._replaying += 1
@@ -180,43 +207,71 @@ class Spool:
                 raise
             finally:
                 self._replaying -= 1
+                self._note_progress()
 
     def _next_batch(self):
         while self._read is not None:
             seq, offset = self._read
-            if offset < self._sizes[seq]:
-                batch, end = self._read_batch(seq, offset)
+            size = self._sizes.get(seq, 0)
+            if offset < size:
+                batch = self._read_at(seq, offset, size)
                 if batch is not None:
-                    batch.start = self._read
-                    self._read = (seq, end)
-                    batch.source = (self, seq)
-                    batch.end_offset = end
                     return batch
-                self._sizes[seq] = offset      # a torn last batch (crash mid-write): skip
+                continue                        # a range was skipped: _read moved on
             later = [s for s in self._segments if s > seq]
             if not later:
                 return None
             self._read = (later[0], 0)
         return None
 
-    def _read_batch(self, seq, offset):
-        with open(self._path(seq), "rb") as handle:
-            handle.seek(offset)
-            header = handle.readline()
-            try:
-                count, timestamp, truncated = header.rstrip(b"\n").split(b" ", 2)
-                count, timestamp = int(count), int(timestamp)
-            except ValueError:
-                log.error("input %s: spool segment %s is damaged at byte %d; skipping the "
-                          "rest of it", self.input_name, self._path(seq), offset)
-                return None, offset
-            lines = [handle.readline() for _ in range(count)]
-            if not header.endswith(b"\n") or any(not line.endswith(b"\n") for line in lines):
-                return None, offset
-            end = handle.tell()
-        indexes = {int(i) for i in truncated.split(b",") if i}
-        return Batch(self.input_name, [line[:-1] for line in lines], truncated=indexes or None,
-                     timestamp=timestamp), end
+    def _read_at(self, seq, offset, size):
+        """The batch at (seq, offset), or None after moving _read past what cannot be
+        read (counted and logged)."""
+        torn_end = self._failed_writes.pop((seq, offset), None)
+        if torn_end is not None:
+            log.error("input %s: spool segment %s: skipped %d bytes at byte %d, a batch "
+                      "whose write failed and could not be undone (its lines were counted "
+                      "as dropped then)", self.input_name, self._path(seq),
+                      torn_end - offset, offset)
+            self._skip(seq, offset, torn_end)
+            return None
+        try:
+            with open(self._path(seq), "rb") as handle:
+                try:
+                    batch, end = read_batch(handle, offset, size, self.input_name)
+                except Damaged as damage:
+                    resume = resync(handle, offset, size)
+                    lines = count_lines(handle, offset, resume)
+                    self.stats.dropped += lines
+                    log.error("input %s: spool segment %s is damaged at byte %d (%s): "
+                              "skipped %d bytes, %d lines (counted as dropped)%s",
+                              self.input_name, self._path(seq), offset, damage,
+                              resume - offset, lines,
+                              "" if resume == size else "; replay resumes after them")
+                    self._skip(seq, offset, resume)
+                    return None
+        except OSError as error:
+            log.error("input %s: cannot read spool segment %s (%s): skipped its last %d "
+                      "bytes", self.input_name, self._path(seq), error.strerror,
+                      size - offset)
+            self._skip(seq, offset, size)
+            return None
+        batch.start = (seq, offset)
+        batch.source = (self, seq)
+        batch.end_offset = end
+        self._read = (seq, end)
+        return batch
+
+    def _skip(self, seq, offset, end):
+        self._read = (seq, end)
+        self._skipped[(seq, offset)] = end
+        self._advance_confirmed()
+
+    def _advance_confirmed(self):
+        """A skipped range right after the confirmed position counts as confirmed."""
+        while self._confirmed in self._skipped:
+            self._confirmed = (self._confirmed[0], self._skipped.pop(self._confirmed))
+            self._position_dirty = True
 
     def confirm(self, seq, end):
         """The broker confirmed a replayed batch ending at (seq, end)."""
@@ -226,16 +281,24 @@ class Spool:
             self._remove(old)
         self._confirmed = (seq, end)
         self._position_dirty = True
+        if self._skipped:
+            self._advance_confirmed()
 
     def _remove(self, seq):
         self._segments.remove(seq)
         self._sizes.pop(seq, None)
         if seq == self._write_seq:
-            self._close_write_segment()
+            try:
+                self._close_write_segment()
+            except OSError:
+                pass                     # removed anyway
         try:
             os.unlink(self._path(seq))
         except FileNotFoundError:
             pass
+        except OSError as error:         # removed at the next start (below the position)
+            log.error("input %s: cannot remove the replayed spool segment %s: %s",
+                      self.input_name, self._path(seq), error.strerror)
 
     def save_position(self):
         """Atomically, like the checkpoints; drops segments fully confirmed."""
@@ -247,26 +310,22 @@ class Spool:
             # everything confirmed: start afresh (the segment may still be appended to)
             self._remove(seq)
             self._read = self._confirmed = None
+            self._skipped.clear()
         path = os.path.join(self.directory, "position.json")
         if self._confirmed is None:
-            if os.path.exists(path):
-                os.unlink(path)
+            discard(path)
         else:
-            temp = path + ".new"
-            with open(temp, "w") as handle:
-                json.dump({"segment": seq, "offset": offset}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
+            write_private_file(path, json.dumps(self._position_data()).encode())
         self._position_dirty = False
+        self._note_progress()
 
     def close(self):
-        self._close_write_segment()
-        self.save_position()
+        """At exit: never raises (a full disk was reported when it refused the lines)."""
+        try:
+            self._close_write_segment()
+            self.save_position()
+        except OSError as error:
+            log.error("input %s: cannot close the spool in %s: %s", self.input_name,
+                      self.directory, error.strerror)
 
-
-def _encode(batch):
-    truncated = ",".join(str(i) for i in sorted(batch.truncated or ()))
-    header = b"%d %d %s\n" % (len(batch.lines), batch.timestamp, truncated.encode())
-    return header + b"\n".join(batch.lines) + b"\n"
 

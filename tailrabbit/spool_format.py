@@ -1,0 +1,126 @@
+"""The bytes of a spool segment: encoding a batch, reading one back, and finding where
+valid batches start again after damage.
+
+A segment is a sequence of batches, each a header line `count timestamp truncated-indexes`
+followed by exactly `count` lines (lines never contain "\\n", so nothing is escaped and a
+batch costs one write). This is the format every earlier version wrote, kept so a spool
+left by an upgrade replays.
+
+Reading never trusts the content: a header must be exactly two runs of ASCII digits and a
+comma list of indexes below the count, and a count can never exceed the bytes left in the
+segment (every line takes at least its "\\n"), so a damaged count can neither crash the
+reader nor make it loop over lines that are not there.
+
+After damage, `resync` looks for the first line start from which whole batches parse, up to
+the segment's end or RESYNC_BATCHES of them in a row. The format has no length or checksum,
+so a log line that happens to look like a header could be taken for one; requiring a run of
+valid batches makes that a practical impossibility for log content, and costs at most a few
+batches of reading per candidate. Rejected: a new format with a magic, a byte length and a
+CRC per batch (safe resync, detects bit flips); it would need versioning and two readers for
+a case (a damaged spool) that already has a counted, logged outcome here.
+"""
+
+from tailrabbit.line import Batch
+
+RESYNC_BATCHES = 4        # valid batches in a row that prove a resync point
+MAX_COUNT_DIGITS = 19     # a count or timestamp longer than this is damage, not a number
+
+
+class Damaged(Exception):
+    """The bytes at an offset are not a whole, valid batch; the message says why."""
+
+
+def encode(batch):
+    truncated = ",".join(str(i) for i in sorted(batch.truncated or ()))
+    header = b"%d %d %s\n" % (len(batch.lines), batch.timestamp, truncated.encode())
+    return header + b"\n".join(batch.lines) + b"\n"
+
+
+def parse_header(header):
+    """(count, timestamp, truncated indexes) of a header line (with its "\\n"), or Damaged."""
+    if not header.endswith(b"\n"):
+        raise Damaged("a batch header without its end of line")
+    fields = header[:-1].split(b" ")
+    if len(fields) != 3:
+        raise Damaged(f"a batch header with {len(fields)} fields instead of 3")
+    count, timestamp, truncated = fields
+    for name, value in (("count", count), ("timestamp", timestamp)):
+        if not (value.isdigit() and len(value) <= MAX_COUNT_DIGITS):
+            raise Damaged(f"a batch header whose {name} is not a number: {value[:40]!r}")
+    count = int(count)
+    if count == 0:
+        raise Damaged("a batch header with a count of 0")
+    indexes = set()
+    for index in truncated.split(b",") if truncated else ():
+        if not (index.isdigit() and len(index) <= MAX_COUNT_DIGITS and int(index) < count):
+            raise Damaged(f"a batch header with a bad truncated index: {index[:40]!r}")
+        indexes.add(int(index))
+    return count, int(timestamp), indexes
+
+
+def read_batch(handle, offset, end, input_name):
+    """The batch at `offset` of a segment whose valid bytes end at `end`:
+    (Batch, offset after it). Raises Damaged; reads at most `end - offset` bytes."""
+    handle.seek(offset)
+    header = handle.readline(end - offset)
+    count, timestamp, truncated = parse_header(header)
+    position = offset + len(header)
+    if count > end - position:
+        raise Damaged(f"a batch header announcing {count} lines with only "
+                      f"{end - position} bytes left in the segment")
+    lines = []
+    for _ in range(count):
+        line = handle.readline(end - position)
+        if not line.endswith(b"\n"):
+            raise Damaged(f"a batch of {count} lines with only {len(lines)} whole lines "
+                          f"before the end of the segment")
+        position += len(line)
+        lines.append(line[:-1])
+    return Batch(input_name, lines, truncated=truncated or None, timestamp=timestamp), position
+
+
+def resync(handle, offset, end):
+    """The first line start after `offset` where valid batches begin again (see the module
+    docstring), or `end` when there is none."""
+    handle.seek(offset)
+    position = offset
+    while position < end:
+        line = handle.readline(end - position)
+        if not line.endswith(b"\n"):
+            return end
+        position += len(line)
+        if position < end and _proves_resync(handle, position, end):
+            return position
+        handle.seek(position)
+    return end
+
+
+def _proves_resync(handle, offset, end):
+    handle.seek(offset)
+    try:
+        parse_header(handle.readline(min(end - offset, 200)))
+    except Damaged:                  # the cheap test that rejects almost every line
+        return False
+    position = offset
+    for _ in range(RESYNC_BATCHES):
+        try:
+            _, position = read_batch(handle, position, end, None)
+        except Damaged:
+            return False
+        if position == end:
+            return True
+    return True
+
+
+def count_lines(handle, offset, end):
+    """Lines (ends of line, and a last unterminated piece) between two offsets."""
+    handle.seek(offset)
+    lines, left, last = 0, end - offset, b""
+    while left > 0:
+        chunk = handle.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        lines += chunk.count(b"\n")
+        left -= len(chunk)
+        last = chunk[-1:]
+    return lines + (1 if last and last != b"\n" else 0)
