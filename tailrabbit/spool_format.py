@@ -23,6 +23,7 @@ a case (a damaged spool) that already has a counted, logged outcome here.
 from tailrabbit.line import Batch
 
 RESYNC_BATCHES = 4        # valid batches in a row that prove a resync point
+RESYNC_BUDGET = 8         # bytes read to prove candidates, per byte of damaged segment
 MAX_COUNT_DIGITS = 19     # a count or timestamp longer than this is damage, not a number
 
 
@@ -81,35 +82,46 @@ def read_batch(handle, offset, end, input_name):
 
 def resync(handle, offset, end):
     """The first line start after `offset` where valid batches begin again (see the module
-    docstring), or `end` when there is none."""
+    docstring), or `end` when there is none. The batches read to prove candidates are
+    bounded by RESYNC_BUDGET times the bytes scanned, so crafted content (every line a
+    header announcing most of the segment) cannot make this quadratic: past the budget,
+    the rest of the segment is given up (and counted by the caller)."""
     handle.seek(offset)
-    position = offset
+    position, budget = offset, RESYNC_BUDGET * (end - offset) + (1 << 20)
     while position < end:
         line = handle.readline(end - position)
         if not line.endswith(b"\n"):
             return end
         position += len(line)
-        if position < end and _proves_resync(handle, position, end):
+        if position >= end:
+            return end
+        proven, cost = _proves_resync(handle, position, end)
+        if proven:
             return position
+        budget -= cost
+        if budget < 0:
+            return end
         handle.seek(position)
     return end
 
 
 def _proves_resync(handle, offset, end):
+    """(True if RESYNC_BATCHES valid batches, or valid batches up to `end`, start at
+    `offset`; bytes read to find out)."""
     handle.seek(offset)
     try:
         parse_header(handle.readline(min(end - offset, 200)))
     except Damaged:                  # the cheap test that rejects almost every line
-        return False
+        return False, 0
     position = offset
     for _ in range(RESYNC_BATCHES):
         try:
             _, position = read_batch(handle, position, end, None)
         except Damaged:
-            return False
+            return False, handle.tell() - offset
         if position == end:
-            return True
-    return True
+            return True, position - offset
+    return True, position - offset
 
 
 def count_lines(handle, offset, end):

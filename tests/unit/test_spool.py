@@ -417,3 +417,13 @@ def test_wait_replayed_returns_when_the_spool_is_replayed(tmp_path):
     assert spool.wait_replayed(timeout=2) is True
     assert [b.lines for b in buffer.take(10)] == [[b"late"]]
     replay.kill()
+
+
+def test_crafted_headers_cannot_make_the_resync_quadratic(tmp_path, caplog):
+    # every line a header announcing nearly all the lines after it, none complete
+    lines = 20000
+    content = b"".join(b"%d 7 \n" % (lines - i + 5) for i in range(lines))
+    write_segment(tmp_path, b"1 7 \nok1\n" + content)
+    spool, buffer, stats = make(tmp_path)
+    assert replay_within(spool, buffer, seconds=5) == [[b"ok1"]]
+    assert stats.dropped == lines and len(damage_reports(caplog)) == 1
