@@ -7,7 +7,9 @@ Whole files (position.json, a prepended segment) are written the crash-safe way:
 file created with O_EXCL|O_NOFOLLOW, fsync, rename into place, fsync of the directory.
 """
 
+import errno
 import os
+import stat
 
 DIRECTORY_MODE = 0o700
 FILE_MODE = 0o600
@@ -16,13 +18,16 @@ CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEX
 
 
 def make_private_directory(path):
-    """Create `path` and its parent (the spool root) as 0700, or make them 0700."""
+    """Create `path` and its parent (the spool root) as 0700, or make them 0700 (a link to
+    a directory elsewhere is allowed: its target is made 0700)."""
     for directory in (os.path.dirname(path), path):
         try:
             os.mkdir(directory, DIRECTORY_MODE)
         except FileExistsError:
-            pass
-        os.chmod(directory, DIRECTORY_MODE, follow_symlinks=False)
+            if not stat.S_ISDIR(os.stat(directory).st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                         directory) from None
+        os.chmod(directory, DIRECTORY_MODE)
 
 
 def open_private_append(path):
