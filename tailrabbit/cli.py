@@ -26,6 +26,8 @@ EX_OK, EX_FAILURE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 69, 78
 
 
 def main(argv=None):
+    from tailrabbit import early_signals
+    early_signals.install()        # first: imports and the config load take a while
     from docopt import DocoptExit, docopt
 
     from tailrabbit import __version__
@@ -60,6 +62,7 @@ def main(argv=None):
         print(f"tailrabbit: {error}", file=sys.stderr)
         return EX_CONFIG
     if args["--check"]:
+        early_signals.uninstall()  # a one-shot command: signals act as usual
         from tailrabbit.check import check
         for warning in settings.warnings:
             print(f"warning: {warning}")

@@ -8,24 +8,22 @@ supervisord restarts it: a silently dead input is the worst failure a shipper ca
 
 import logging
 import os
-import signal
 import time
 
 import gevent
 
+from tailrabbit import early_signals
 from tailrabbit.buffer import LineBuffer
 from tailrabbit.control import ControlQueue, Halt, StartupError
 from tailrabbit.files.watcher import DirectoryWatcher
-from tailrabbit.inputs import make_input
+from tailrabbit.inputset import InputSet, stop_greenlets
 from tailrabbit.publisher.loop import Publisher
 from tailrabbit.reload import reload_config
-from tailrabbit.spool import Spool
 from tailrabbit.stats import Stats
 
 log = logging.getLogger("tailrabbit")
 
-SIGNALS = {signal.SIGTERM: "TERM", signal.SIGINT: "INT", signal.SIGHUP: "HUP",
-           signal.SIGUSR1: "USR1"}
+SIGNALS = early_signals.NAMES
 
 
 CHECKPOINT_INTERVAL = 1.0
@@ -40,27 +38,20 @@ class Daemon:
         self.watcher = DirectoryWatcher()
         self.publisher = Publisher(settings.broker, settings.inputs, self.buffer, self.stats,
                                    on_confirmed=self._on_confirmed)
-        process = settings.process
         # Every input that cannot re-read its lines (all but files) has a spool: for
-        # overflow = spool, and for what a graceful stop could not deliver.
-        self.spools = {item.name: Spool(process.state_dir, item.name, process.spool_max_bytes,
-                                        self.buffer, self.stats.of(item.name))
-                       for item in settings.inputs if item.type != "file"}
-        self.inputs = {item.name: make_input(item, self.buffer, self.stats, process.state_dir,
-                                             spool=self.spools.get(item.name),
-                                             watcher=self.watcher)
-                       for item in settings.inputs}
-        self._replay_greenlets = []
+        # overflow = spool, and for what a stop could not deliver. A removed input's
+        # spool keeps its route until it is empty.
+        self.inputs = InputSet(settings.process, self.buffer, self.stats, self.watcher,
+                               self.control.put)
+        spools = self.inputs.spools
+        self.publisher.route_needed = lambda name: (name in spools
+                                                    and spools[name].holds_lines())
         self.metrics = None
-        if process.metrics:
+        if settings.process.metrics:
             from tailrabbit.metrics import MetricsServer
-            self.metrics = MetricsServer(process.metrics, self.stats, self.buffer)
-        self._input_greenlets = {}
-        self._replaced = None
-        self._retired_inputs = []
+            self.metrics = MetricsServer(settings.process.metrics, self.stats, self.buffer)
         self._publisher_greenlet = None
-        self._stats_greenlet = None
-        self._checkpoint_greenlet = None
+        self._timers = []
 
     # ---- start and run ---------------------------------------------------------------
 
@@ -84,20 +75,19 @@ class Daemon:
                                    f"listen on {host}:{port}: {error.strerror}") from None
         for signum, name in SIGNALS.items():
             gevent.signal_handler(signum, self.control.put, (name,))
+        for name in early_signals.take():     # arrived while the config was loading
+            self.control.put((name,))
         self._publisher_greenlet = gevent.spawn(self.publisher.run)
         self._publisher_greenlet.link(self._on_publisher_exit)
-        for spool in self.spools.values():
-            greenlet = gevent.spawn(spool.replay_forever)
-            greenlet.link_exception(lambda g: self.control.put(("crash", "spool replay",
-                                                                g.exception)))
-            self._replay_greenlets.append(greenlet)
-        for item in self.inputs.values():
-            self._spawn_input(item)
+        items = [self.inputs.create(item) for item in self.settings.inputs]
+        for item in items:
+            self.inputs.start(item)
+        self.inputs.warn_unknown_spools()
         if self.settings.process.stats_interval:
-            self._stats_greenlet = gevent.spawn(self._log_stats_forever)
-        self._checkpoint_greenlet = gevent.spawn(self._save_checkpoints_forever)
+            self._timers.append(gevent.spawn(self._log_stats_forever))
+        self._timers.append(gevent.spawn(self._save_checkpoints_forever))
         log.info("tailrabbit started: %d inputs (%s), buffer %d lines",
-                 len(self.inputs), ", ".join(f"{n}:{i.kind}" for n, i in self.inputs.items()),
+                 len(items), ", ".join(f"{i.name}:{i.kind}" for i in items),
                  self.settings.process.buffer)
 
     def run(self):
@@ -129,27 +119,36 @@ class Daemon:
     def handle_finished(self):
         """Every input reached its end (stdin at EOF): wait for every confirm, exit 0."""
         log.info("all inputs finished; waiting for the broker to confirm every line")
-        self._stop_greenlets(self._input_greenlets.values())
+        self.inputs.stop_readers()
         drained = self._drain(None)
         self._finish(drained)
         raise Halt(0, "done: every line confirmed" if drained else "stopped")
 
     def handle_crash(self, what, error):
+        """An unexpected failure: no draining (the process may be in any state), but what
+        memory holds of FIFO and stdin inputs is spooled before exit 1."""
+        log.error("%s failed: %r; spooling what is held, then exiting so the supervisor "
+                  "restarts us", what, error)
+        try:
+            self.inputs.stop_readers()
+            self._finish(False)
+        except Exception as failure:       # a second failure must not hide the first
+            log.error("while stopping after the failure: %r", failure)
         raise Halt(1, f"{what} failed: {error!r}; exiting so the supervisor restarts us")
 
     # ---- stopping --------------------------------------------------------------------
 
     def stop(self, reason):
         log.info("%s", reason)
-        self._stop_greenlets(self._input_greenlets.values())
+        self.inputs.stop_readers()
         self._finish(self._drain(self.settings.process.shutdown_timeout))
         raise Halt(0, "stopped")
 
     def _drain(self, timeout):
-        """Wait until nothing is buffered or unconfirmed; a second signal cuts it short."""
+        """Wait until nothing is buffered, spooled or unconfirmed; a second signal cuts it
+        short."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not (self.publisher.settled()
-                   and not any(s.holds_lines() for s in self.spools.values())):
+        while not (self.publisher.settled() and not self.inputs.holds_spooled_lines()):
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
@@ -170,81 +169,27 @@ class Daemon:
         return True
 
     def _finish(self, drained):
-        self._stop_greenlets([self._publisher_greenlet, self._stats_greenlet,
-                              self._checkpoint_greenlet] + self._replay_greenlets)
+        stop_greenlets([self._publisher_greenlet] + self._timers)
+        self.inputs.stop_replays()
         if not drained:
-            self._spool_undelivered()
+            self.inputs.spool_undelivered(self.publisher.take_unconfirmed())
         self.log_stats()
         self.save_checkpoints()
-        for spool in self.spools.values():
-            spool.close()
+        self.inputs.close_spools()
         self.watcher.stop()
         if self.metrics is not None:
             self.metrics.stop()
 
-    def _spool_undelivered(self):
-        """The broker did not confirm everything in time: what only memory holds goes to
-        the spools (files keep theirs: their checkpoints did not move past it)."""
-        pending = self.publisher.take_unconfirmed()
-        for name, spool in self.spools.items():
-            batches = [b for b in pending if b.input == name] + self.buffer.remove_input(name)
-            lines = sum(len(b.lines) for b in batches)
-            spool.prepend(batches)
-            if lines:
-                log.warning("input %s: %d lines not confirmed by the broker were spooled to "
-                            "%s; they are published first at the next start", name, lines,
-                            spool.directory)
-        left = self.buffer.lines + sum(len(b.lines) for b in pending
-                                       if b.input not in self.spools)
-        if left:
-            log.warning("stopped with %d lines of log files not confirmed; they are read "
-                        "again from the checkpoints at the next start", left)
-
-    @staticmethod
-    def _stop_greenlets(greenlets):
-        greenlets = [g for g in greenlets if g is not None]
-        for greenlet in greenlets:
-            greenlet.unlink_all()
-        gevent.killall(greenlets, timeout=5)
-
-    def _spawn_input(self, item):
-        greenlet = gevent.spawn(item.run)
-        greenlet.link(lambda g, name=item.name: self._on_input_exit(name, g))
-        self._input_greenlets[item.name] = greenlet
-
-    def start_input(self, settings):
-        process = self.settings.process
-        self.stats.of(settings.name)
-        if settings.type != "file" and settings.name not in self.spools:
-            spool = Spool(process.state_dir, settings.name, process.spool_max_bytes,
-                          self.buffer, self.stats.of(settings.name))
-            self.spools[settings.name] = spool
-            replay = gevent.spawn(spool.replay_forever)
-            self._replay_greenlets.append(replay)
-        item = make_input(settings, self.buffer, self.stats, process.state_dir,
-                          spool=self.spools.get(settings.name), watcher=self.watcher)
-        if settings.name in self.inputs:           # replacing: keep the old one to stop
-            self._replaced = self.inputs[settings.name], self._input_greenlets[settings.name]
-        self.inputs[settings.name] = item
-        self._spawn_input(item)
-
-    def stop_input(self, name, replace=False):
-        if replace:
-            item, greenlet = self._replaced
-        else:
-            item, greenlet = self.inputs.pop(name), self._input_greenlets.pop(name)
-        self._stop_greenlets([greenlet])
-        if not replace and hasattr(item, "save_checkpoints"):
-            item.save_checkpoints()
-            self._retired_inputs.append(item)     # confirms of its lines still arrive
-
-    def _on_input_exit(self, name, greenlet):
-        if greenlet.successful() and self.inputs[name].finished:
-            if all(item.finished for item in self.inputs.values()):
-                self.control.put(("finished",))
-            return
-        error = greenlet.exception if not greenlet.successful() else "returned"
-        self.control.put(("crash", f"input {name}", error))
+    def wait_delivered(self, name):
+        """Until no line of input `name` awaits a confirm (at most shutdown_timeout)."""
+        deadline = time.monotonic() + self.settings.process.shutdown_timeout
+        while self.publisher.unconfirmed_of(name):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.publisher.progress.clear()
+            self.publisher.progress.wait(min(left, 1.0))
+        return True
 
     def _on_publisher_exit(self, greenlet):
         self.control.put(("crash", "publisher", greenlet.exception))
@@ -259,19 +204,7 @@ class Daemon:
             record.confirm(generation, batch.end_offset)
 
     def save_checkpoints(self):
-        for spool in self.spools.values():
-            try:
-                spool.save_position()
-            except OSError as error:
-                log.error("cannot save the spool position of input %s: %s",
-                          spool.input_name, error)
-        for item in list(self.inputs.values()) + self._retired_inputs:
-            save = getattr(item, "save_checkpoints", None)
-            if save is not None:
-                try:
-                    save()
-                except OSError as error:
-                    log.error("cannot save checkpoints of input %s: %s", item.name, error)
+        self.inputs.save_checkpoints()
 
     def _save_checkpoints_forever(self):
         """At least once a second while they change, so a SIGKILL repeats little."""

@@ -1,0 +1,214 @@
+"""The one owner of the inputs: each input's reader greenlet, its spool and the spool's
+replay greenlet, from start through reloads to the stop.
+
+Every greenlet is spawned through `_spawn`, which always reports a crash to the control
+loop: an input that dies silently while its spool keeps growing is the worst failure a
+shipper can have, and a second, forgetful spawn path is how that happens (the SIGHUP path
+once spawned replays without a crash watch). After gunicorn's arbiter: `add`, `remove`,
+`replace`, `stop_readers`.
+
+A spool outlives its input: an input removed by SIGHUP keeps its spool and replay until
+every spooled line is delivered (the publisher keeps the route while `holds_lines`).
+"""
+
+import logging
+import os
+
+import gevent
+
+from tailrabbit.inputs import make_input
+from tailrabbit.spool import Spool
+
+log = logging.getLogger("tailrabbit")
+
+KILL_TIMEOUT = 2.0       # a killed greenlet only writes its batch to the spool: quick
+
+
+class InputSet:
+    def __init__(self, process, buffer, stats, watcher, report):
+        """`report(message)`: posts to the control loop ("crash", what, error) or
+        ("finished",)."""
+        self.process = process
+        self.buffer = buffer
+        self.stats = stats
+        self.watcher = watcher
+        self.report = report
+        self.inputs = {}            # name -> Input
+        self.readers = {}           # name -> reader greenlet
+        self.spools = {}            # name -> Spool, for every input that cannot re-read
+        self.replays = {}           # name -> replay greenlet of that spool
+        self.retired = []           # removed file inputs: confirms still move checkpoints
+
+    # ---- starting ----------------------------------------------------------------------
+
+    def _spawn(self, body, what):
+        greenlet = gevent.spawn(body)
+        greenlet.link_exception(lambda g: self.report(("crash", what, g.exception)))
+        return greenlet
+
+    def create(self, settings):
+        """Make the input (and its spool) without starting it; spools are opened before
+        any reader so a replay is ready when the first line arrives."""
+        self.stats.of(settings.name)
+        spool = None
+        if settings.type != "file":
+            spool = self.spools.get(settings.name)
+            if spool is None:
+                spool = self.spools[settings.name] = Spool(
+                    self.process.state_dir, settings.name, self.process.spool_max_bytes,
+                    self.buffer, self.stats.of(settings.name))
+                self.replays[settings.name] = self._spawn(spool.replay_forever,
+                                                          f"spool replay of {settings.name}")
+        return make_input(settings, self.buffer, self.stats, self.process.state_dir,
+                          spool=spool, watcher=self.watcher)
+
+    def start(self, item):
+        self.inputs[item.name] = item
+        greenlet = gevent.spawn(item.run)
+        greenlet.link(lambda g, name=item.name, it=item: self._reader_exited(name, it, g))
+        self.readers[item.name] = greenlet
+
+    def add(self, settings):
+        self.start(self.create(settings))
+
+    def _reader_exited(self, name, item, greenlet):
+        if greenlet.successful() and item.finished:
+            if all(other.finished for other in self.inputs.values()):
+                self.report(("finished",))
+            return
+        error = greenlet.exception if not greenlet.successful() else "returned"
+        self.report(("crash", f"input {name}", error))
+
+    def warn_unknown_spools(self):
+        """Spools left by inputs no longer in the config: their lines wait, say so."""
+        directory = os.path.join(self.process.state_dir, "spool")
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return
+        for name in sorted(set(names) - set(self.inputs)):
+            path = os.path.join(directory, name)
+            try:
+                size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)
+                           if f.endswith(".seg"))
+            except OSError:
+                continue
+            if size:
+                log.warning("%s holds %d bytes of lines spooled by input %s, which is not in "
+                            "the config; add [input:%s] back to publish them", path, size,
+                            name, name)
+
+    # ---- reloads -----------------------------------------------------------------------
+
+    def remove(self, name):
+        """Stop an input's reader; its spool keeps replaying what it holds."""
+        item, greenlet = self.inputs.pop(name), self.readers.pop(name)
+        stop_greenlets([greenlet])
+        if hasattr(item, "save_checkpoints"):
+            self._save(item)
+            self.retired.append(item)       # confirms of its lines still arrive
+        return item
+
+    def replace(self, settings):
+        """A FIFO or stdin input with new reading settings: the new reader opens first
+        (a FIFO writer never finds the pipe without one), then the old one stops; what the
+        old one held goes to the shared spool."""
+        old_item, old_greenlet = self.inputs[settings.name], self.readers[settings.name]
+        self.start(self.create(settings))
+        stop_greenlets([old_greenlet])
+        return old_item
+
+    def restart_file_input(self, settings, wait_delivered):
+        """A file input with new reading settings resumes from its checkpoint, so the
+        lines it had buffered are dropped from the buffer (they are read again) and the
+        ones in flight are waited for (`wait_delivered`) before the checkpoint is saved;
+        without that, every buffered line would be published twice."""
+        old = self.inputs.pop(settings.name)
+        stop_greenlets([self.readers.pop(settings.name)])
+        self.buffer.remove_input(settings.name)
+        if not wait_delivered(settings.name):
+            log.warning("input %s: lines in flight were not confirmed in time; they may be "
+                        "published twice", settings.name)
+        self._save(old)
+        self.add(settings)
+
+    # ---- stopping ----------------------------------------------------------------------
+
+    def stop_readers(self):
+        """Every reader stops; a batch it was blocked on goes to its spool."""
+        stop_greenlets(list(self.readers.values()))
+
+    def stop_replays(self):
+        stop_greenlets(list(self.replays.values()))
+
+    def holds_spooled_lines(self):
+        return any(spool.holds_lines() for spool in self.spools.values())
+
+    def spool_undelivered(self, pending):
+        """What only memory holds (`pending`: batches not confirmed, and the buffer's)
+        goes to the spools, each input on its own: one failing spool (a full disk) must
+        not keep the others from being written. Files keep theirs: their checkpoints did
+        not move past it."""
+        for name, spool in self.spools.items():
+            batches = [b for b in pending if b.input == name] + self.buffer.remove_input(name)
+            lines = sum(len(b.lines) for b in batches)
+            try:
+                spool.prepend(batches)
+            except OSError as error:
+                log.error("input %s: %d lines not confirmed by the broker could not be "
+                          "spooled to %s (%s): they are lost", name, lines, spool.directory,
+                          error.strerror or error)
+                continue
+            if lines:
+                log.warning("input %s: %d lines not confirmed by the broker were spooled to "
+                            "%s; they are published first at the next start", name, lines,
+                            spool.directory)
+        left = self.buffer.lines + sum(len(b.lines) for b in pending
+                                       if b.input not in self.spools)
+        if left:
+            log.warning("stopped with %d lines of log files not confirmed; they are read "
+                        "again from the checkpoints at the next start", left)
+
+    def close_spools(self):
+        for name, spool in self.spools.items():
+            try:
+                spool.close()
+            except OSError as error:
+                log.error("cannot close the spool of input %s: %s", name, error)
+
+    # ---- checkpoints -------------------------------------------------------------------
+
+    def save_checkpoints(self):
+        for spool in self.spools.values():
+            try:
+                spool.save_position()
+            except OSError as error:
+                log.error("cannot save the spool position of input %s: %s",
+                          spool.input_name, error)
+        for item in list(self.inputs.values()) + self.retired:
+            self._save(item)
+
+    @staticmethod
+    def _save(item):
+        save = getattr(item, "save_checkpoints", None)
+        if save is not None:
+            try:
+                save()
+            except OSError as error:
+                log.error("cannot save checkpoints of input %s: %s", item.name, error)
+
+
+def stop_greenlets(greenlets):
+    """Kill without the exit links firing (a stopped greenlet is no crash), waiting at most
+    KILL_TIMEOUT: a stop must end within its bound even if one greenlet lingers (e.g. a
+    polite connection close to a hung broker). gevent.killall(timeout=) would raise
+    Timeout instead, and turn a stop into a crash that spools nothing."""
+    greenlets = [g for g in greenlets if g is not None]
+    for greenlet in greenlets:
+        greenlet.unlink_all()
+        greenlet.kill(block=False)
+    gevent.joinall(greenlets, timeout=KILL_TIMEOUT)
+    for greenlet in greenlets:
+        if not greenlet.dead:
+            log.warning("%s did not stop within %.0f s; going on without it", greenlet,
+                        KILL_TIMEOUT)
