@@ -7,14 +7,16 @@ import json
 import logging
 import os
 
-from tailrabbit.spool_files import (TEMP_SUFFIX, commit_temp, create_temp, discard,
-                                    make_private_directory, write_all, write_private_file)
+from tailrabbit.spool_files import (FILE_MODE, TEMP_SUFFIX, commit_temp, create_temp,
+                                    discard, make_private_directory, write_all,
+                                    write_private_file)
 from tailrabbit.spool_format import encode
 
 log = logging.getLogger("tailrabbit.spool")
 
 FIRST_SEQ = 10 ** 12          # room to prepend segments before the first one
 COPY_CHUNK = 1 << 20
+OLD_POSITION_TEMP = "position.json.new"    # the temp name of versions before this one
 
 
 def load(spool):
@@ -22,8 +24,9 @@ def load(spool):
     interrupted."""
     if not os.path.isdir(spool.directory):
         return
+    _make_private(spool)
     for name in os.listdir(spool.directory):
-        if name.endswith(TEMP_SUFFIX):
+        if name.endswith(TEMP_SUFFIX) or name == OLD_POSITION_TEMP:
             # Never renamed into place, so what it was to replace is still complete.
             discard(os.path.join(spool.directory, name))
             log.info("input %s: removed %s, an unfinished spool write of an earlier "
@@ -42,6 +45,19 @@ def load(spool):
     if spool._segments:
         log.info("input %s: %d bytes spooled by an earlier run will be published first",
                  spool.input_name, spool.pending_bytes())
+
+def _make_private(spool):
+    """Earlier versions left 0755 directories and 0644 segments: made private at start."""
+    try:
+        make_private_directory(spool.directory)
+        for name in os.listdir(spool.directory):
+            path = os.path.join(spool.directory, name)
+            if os.path.isfile(path) and not os.path.islink(path):
+                os.chmod(path, FILE_MODE)
+    except OSError as error:
+        log.warning("input %s: cannot make the spool in %s private (0700/0600): %s",
+                    spool.input_name, spool.directory, error.strerror)
+
 
 def _load_position(spool):
     path = os.path.join(spool.directory, "position.json")

@@ -427,3 +427,17 @@ def test_crafted_headers_cannot_make_the_resync_quadratic(tmp_path, caplog):
     spool, buffer, stats = make(tmp_path)
     assert replay_within(spool, buffer, seconds=5) == [[b"ok1"]]
     assert stats.dropped == lines and len(damage_reports(caplog)) == 1
+
+
+def test_a_spool_left_by_an_earlier_version_is_made_private_at_start(tmp_path):
+    write_segment(tmp_path, b"1 7 \nold\n")
+    directory = tmp_path / "spool" / "web"
+    (directory / "position.json.new").write_text("{")
+    for path in (tmp_path / "spool", directory):
+        path.chmod(0o755)
+    (directory / f"{spool_module.FIRST_SEQ}.seg").chmod(0o644)
+    spool, buffer, _ = make(tmp_path)
+    assert os.listdir(directory) == [f"{spool_module.FIRST_SEQ}.seg"]
+    assert stat.S_IMODE((directory / f"{spool_module.FIRST_SEQ}.seg").stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "spool", directory)} == {0o700}
+    assert replay_within(spool, buffer) == [[b"old"]]
