@@ -24,6 +24,7 @@ from amqp.exceptions import AccessRefused
 from gevent.event import Event
 
 from tailrabbit.publisher.confirms import InputTrackers
+from tailrabbit.publisher.events import BrokerEvents
 from tailrabbit.publisher.frames import RouteEncoder
 from tailrabbit.publisher.parking import Backoff, Parking
 from tailrabbit.publisher.routes import reconnect_reason
@@ -41,7 +42,7 @@ DECLARE_RETRY_FIRST, RETRY_CAP = 5.0, 60.0
 ROUTE_RETRY_FIRST = 2.0       # a nack, return or channel error: often brief (a full queue)
 
 
-class Publisher:
+class Publisher(BrokerEvents):
     def __init__(self, broker, inputs, buffer, stats, on_confirmed=None):
         self.broker = broker
         self.inputs = {item.name: item for item in inputs}
@@ -257,6 +258,11 @@ class Publisher:
         """Nothing buffered, nothing awaiting a confirm: every line read is delivered."""
         return not self.buffer.lines and not self._trackers.outstanding and not self._resend
 
+    def unconfirmed_of(self, name):
+        """Lines of input `name` published (or to be published again) and not confirmed."""
+        return self._trackers.outstanding_of(name) + sum(
+            len(batch.lines) for batch in self._resend if batch.input == name)
+
     def _release(self, batches):
         for batch in batches:
             self.stats.of(batch.input).confirmed += len(batch.lines)
@@ -277,50 +283,3 @@ class Publisher:
         log.error("input %s parked: %s; its lines wait (%d unconfirmed lines set aside), "
                   "retrying in %.1f s", name, reason, sum(len(b.lines) for b in taken), delay)
         self._acked.set()               # the confirm window may have room again
-
-    # ---- callbacks from the session's reader greenlet, per input (its channel) ----------
-
-    def _live(self):
-        session = self._session
-        return session is not None and not session.failed.is_set()
-
-    def on_ack(self, name, delivery_tag, multiple):
-        if not self._live():
-            return      # frames after a failure mean nothing: all is published again
-        released = self._trackers.ack(name, delivery_tag, multiple)
-        if released:
-            self._release(released)
-        self._acked.set()
-
-    def on_nack(self, name, delivery_tag, multiple):
-        """Not stored (e.g. a full queue with x-overflow = reject-publish): never counted as
-        confirmed; the input is parked, its lines go again, in order, when retried."""
-        if self._live():
-            self._park(name, f"the broker refused (nack) delivery tag {delivery_tag}"
-                       f"{' and earlier' if multiple else ''} (a full queue?)")
-
-    def on_return(self, name, exc, exchange, routing_key, message):
-        """An unroutable line (its queue deleted or unbound). The broker acks it right
-        after returning it: parking forgets the input's channel first, so that ack
-        confirms nothing; the retry declares and binds the queue again."""
-        if name in self.stats.inputs:
-            self.stats.of(name).returned += 1
-        if self._live():
-            self._park(name, f"a line came back unroutable: exchange {exchange!r}, "
-                       f"routing key {routing_key!r} ({describe(exc)})")
-
-    def on_channel_closed(self, name, error):
-        """The broker closed this input's channel (its exchange is gone, a line is over
-        max_message_size, ...): only this input is affected."""
-        if self._live():
-            self._park(name, f"the broker closed its channel: {describe(error)}")
-
-    def on_blocked(self, reason):
-        log.warning("the broker blocked publishing (%s); lines wait in the buffer", reason)
-        self.stats.connection_state = "blocked"
-
-    def on_unblocked(self):
-        log.warning("the broker unblocked publishing")
-        self.stats.connection_state = f"connected to {self._session.address}" \
-            if self._session else "connected"
-        self._unblocked.set()

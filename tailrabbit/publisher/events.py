@@ -1,0 +1,58 @@
+"""What the session's reader greenlet reports, per input (each has its own channel):
+acks release batches, a nack, a return or a closed channel parks that input alone;
+connection.blocked pauses every input. A mixin of Publisher, kept apart so the publish loop
+reads on its own; these methods run in the reader greenlet and never write to the socket.
+"""
+
+import logging
+
+from tailrabbit.publisher.session import describe
+
+log = logging.getLogger("tailrabbit.publisher")
+
+
+class BrokerEvents:
+    def _live(self):
+        session = self._session
+        return session is not None and not session.failed.is_set()
+
+    def on_ack(self, name, delivery_tag, multiple):
+        if not self._live():
+            return      # frames after a failure mean nothing: all is published again
+        released = self._trackers.ack(name, delivery_tag, multiple)
+        if released:
+            self._release(released)
+        self._acked.set()
+
+    def on_nack(self, name, delivery_tag, multiple):
+        """Not stored (e.g. a full queue with x-overflow = reject-publish): never counted as
+        confirmed; the input is parked, its lines go again, in order, when retried."""
+        if self._live():
+            self._park(name, f"the broker refused (nack) delivery tag {delivery_tag}"
+                       f"{' and earlier' if multiple else ''} (a full queue?)")
+
+    def on_return(self, name, exc, exchange, routing_key, message):
+        """An unroutable line (its queue deleted or unbound). The broker acks it right
+        after returning it: parking forgets the input's channel first, so that ack
+        confirms nothing; the retry declares and binds the queue again."""
+        if name in self.stats.inputs:
+            self.stats.of(name).returned += 1
+        if self._live():
+            self._park(name, f"a line came back unroutable: exchange {exchange!r}, "
+                       f"routing key {routing_key!r} ({describe(exc)})")
+
+    def on_channel_closed(self, name, error):
+        """The broker closed this input's channel (its exchange is gone, a line is over
+        max_message_size, ...): only this input is affected."""
+        if self._live():
+            self._park(name, f"the broker closed its channel: {describe(error)}")
+
+    def on_blocked(self, reason):
+        log.warning("the broker blocked publishing (%s); lines wait in the buffer", reason)
+        self.stats.connection_state = "blocked"
+
+    def on_unblocked(self):
+        log.warning("the broker unblocked publishing")
+        self.stats.connection_state = f"connected to {self._session.address}" \
+            if self._session else "connected"
+        self._unblocked.set()
