@@ -74,6 +74,8 @@ class Publisher(BrokerEvents):
         for name, item in self.inputs.items():
             if name not in new:
                 self._retired[name] = item
+        for name in new:
+            self._retired.pop(name, None)
         self.broker, self.inputs = broker, new
         if reason:
             log.info("reload: %s; reconnecting to apply it", reason)
@@ -81,13 +83,14 @@ class Publisher(BrokerEvents):
             self.buffer.readable.set()          # wake the loop to notice
 
     def _routes(self):
+        """The configured inputs, plus removed ones with lines still to publish. Removed
+        inputs' settings are never forgotten (a few bytes each): a line of one that turns
+        up later (a spool replay) finds its route again at the next connection."""
         pending = {b.input for b in self._resend} | {
             b.input for b in self._trackers.batches()}
-        self._retired = {name: item for name, item in self._retired.items()
-                         if name not in self.inputs
-                         and (name in pending or self.buffer.held(name)
-                              or self.route_needed(name))}
-        return {**self._retired, **self.inputs}
+        needed = {name: item for name, item in self._retired.items()
+                  if name in pending or self.buffer.held(name) or self.route_needed(name)}
+        return {**needed, **self.inputs}
 
     def take_unconfirmed(self):
         """After run() was killed: every batch not confirmed, oldest first, forgotten."""
@@ -214,8 +217,9 @@ class Publisher(BrokerEvents):
             encoder = encoders.get(batch.input)
             if encoder is None or batch.input in parking:
                 if encoder is None and batch.input not in parking:
-                    self._park(batch.input, "no route for this input (removed by a reload "
-                               "while lines of it were pending?)")
+                    self._park(batch.input, "no route on this connection (removed by a "
+                               "reload; declared again at the retry)"
+                               if batch.input in self._retired else "no such input")
                 self._resend.append(batch)
                 continue
             trackers.add(batch)

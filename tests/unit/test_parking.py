@@ -136,9 +136,22 @@ def test_a_batch_of_an_input_without_a_route_waits_instead_of_crashing(caplog):
     orphan1, kept, orphan2 = batch("gone", 2), batch("kept", 1), batch("gone", 1, 2)
     with caplog.at_level(logging.ERROR):
         pub._write(session, [orphan1, kept, orphan2])      # KeyError before
-    assert "input gone parked: no route" in caplog.text
+    assert "input gone parked: no such input" in caplog.text
     assert pub._resend == [orphan1, orphan2]
     assert pub._trackers.outstanding == 1 and session.written
+
+
+def test_a_removed_input_whose_lines_turn_up_late_gets_its_route_back(caplog):
+    pub, session = publisher("kept", "gone")
+    pub.update(pub.broker, [settings("kept")])
+    assert set(pub._routes()) == {"kept"}               # nothing of gone pending
+    pub._encoders.pop("gone")                           # the next connection has no route
+    late = batch("gone", 1)
+    with caplog.at_level(logging.ERROR):
+        pub._write(session, [late])                     # e.g. its spool replays
+    assert "input gone parked: no route on this connection" in caplog.text
+    assert pub._resend == [late]
+    assert pub._routes()["gone"] == settings("gone")    # declared again at the retry
 
 
 # ---- reloads (item 11) ----------------------------------------------------------------
