@@ -94,6 +94,7 @@ def _load_position(spool):
         return None
     return seq, offset
 
+
 def prepend(spool, batches):
     """A graceful stop: `batches` (every unconfirmed batch of the input still in
     memory, oldest first, replayed ones included) go before what was never replayed.
@@ -101,9 +102,10 @@ def prepend(spool, batches):
     The new first segment holds them, then the unreplayed rest of the segment being
     replayed; the segments up to that one are then dropped (their unconfirmed batches
     are in `batches`). Crash-safe in this order: (1) the new segment is written as a
-    temp file and fsynced; (2) position.json records the intent (the new segment's
-    number and the last segment it replaces) beside the current position; (3) the temp
-    file is renamed into place and the directory fsynced: the commit point; (4) the
+    temp file (O_EXCL|O_NOFOLLOW, 0600); (2) position.json records the intent (the new
+    segment's number and the last segment it replaces) beside the current position;
+    (3) the temp file is fsynced, renamed into place and the directory fsynced: the
+    commit point; (4) the
     replaced segments are removed and position.json points at the new one. Killed
     before (3), the next start removes the temp file and finds the old spool whole (the
     intent names a segment that does not exist); killed after, it finds the intent and
@@ -119,7 +121,7 @@ def prepend(spool, batches):
     make_private_directory(spool.directory)
     fd, temp = create_temp(spool._path(seq))
     try:
-        _write_prepended(spool, fd, batches)
+        size = _write_prepended(spool, fd, batches)
         intent = spool._position_data()
         intent["prepend"] = {"segment": seq, "replaces": replaces}
         write_private_file(os.path.join(spool.directory, "position.json"),
@@ -130,7 +132,7 @@ def prepend(spool, batches):
         raise
     commit_temp(fd, temp, spool._path(seq))
     spool._segments.insert(0, seq)
-    spool._sizes[seq] = os.path.getsize(spool._path(seq))
+    spool._sizes[seq] = size
     for old_seq in [s for s in spool._segments if replaces is not None and
                     seq < s <= replaces]:
         spool._remove(old_seq)
@@ -146,9 +148,14 @@ def prepend(spool, batches):
                   "next start completes it", spool.input_name, error.strerror)
     spool._note_progress()
 
+
 def _write_prepended(spool, fd, batches):
+    """The new segment's bytes; returns how many."""
+    size = 0
     for batch in batches:
-        write_all(fd, encode(batch))
+        data = encode(batch)
+        write_all(fd, data)
+        size += len(data)
     if spool._read is not None:
         read_seq, offset = spool._read
         with open(spool._path(read_seq), "rb") as old:
@@ -160,6 +167,8 @@ def _write_prepended(spool, fd, batches):
                     break
                 write_all(fd, chunk)
                 left -= len(chunk)
+                size += len(chunk)
+    return size
 
 
 def _is_int(value):

@@ -1,7 +1,15 @@
+import errno
+import logging
 import os
+import signal
+import stat
+import subprocess
+import time
 
 import gevent
+import pytest
 
+import tailrabbit.spool as spool_module
 from tailrabbit.buffer import LineBuffer
 from tailrabbit.line import Batch
 from tailrabbit.spool import Spool
@@ -89,18 +97,6 @@ def test_spool_max_bytes_drops_and_counts(tmp_path):
 
 
 # ---- a full or read-only disk (issue 8 item 3) ---------------------------------------
-
-import errno  # noqa: E402
-import logging  # noqa: E402
-import signal  # noqa: E402
-import stat  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-
-import pytest  # noqa: E402
-
-import tailrabbit.spool as spool_module  # noqa: E402
-
 
 @pytest.fixture
 def tmpfs(tmp_path):
