@@ -6,6 +6,7 @@ import os
 
 import gevent
 import gevent.os
+from gevent import GreenletExit
 
 from tailrabbit.line import Batch
 from tailrabbit.logsetup import RateLimitedLog
@@ -41,7 +42,11 @@ class Input:
         return LineSplitter(self.settings.max_line_bytes, offset)
 
     def submit(self, lines, offsets=None, truncated=None, source=None, end_offset=None):
-        """Hand complete lines on; returns when they are buffered, spooled or dropped."""
+        """Hand complete lines on; returns when they are buffered, spooled or dropped.
+
+        Killed while waiting for room (a stop, a reload), the batch is read and counted
+        but in no buffer: it goes to the spool, so a graceful stop loses nothing read.
+        """
         if not lines:
             return
         self.stats.read += len(lines)
@@ -49,28 +54,57 @@ class Input:
             self.stats.truncated += len(truncated)
             self._warn_truncated()
         batch = Batch(self.name, lines, offsets, truncated, source, end_offset)
+        try:
+            self._hand_on(batch)
+        except GreenletExit:
+            self.spill(batch)
+            raise
+
+    def _hand_on(self, batch):
         policy = self.settings.overflow
-        if self.spool is not None and policy == "spool":
+        spool = self.spool
+        if spool is not None and policy == "spool":
             # Once anything is spooled, newer lines queue behind it on disk: order is kept.
-            if self.spool.holds_lines() or not self.buffer.put(batch, block=False):
-                self.spool.append(batch)
-        elif self.spool is not None and self.spool.holds_lines():
-            self.spool.append(batch)        # lines of an earlier run replay first
+            if spool.holds_lines() or not self.buffer.put(batch, block=False):
+                spool.append(batch)
+        elif spool is not None and spool.holds_lines() and policy == "drop":
+            spool.append(batch)             # lines of an earlier run replay first
         elif policy == "drop":
             if not self.buffer.put(batch, block=False):
-                self.stats.dropped += len(lines)
+                self.stats.dropped += len(batch.lines)
                 self._warn_drop()
         else:
+            # block: lines of an earlier run replay first, and this input waits behind
+            # them (appending to the spool instead could drop past spool_max_bytes).
+            while spool is not None and spool.holds_lines():
+                spool.wait_replayed()
             self.buffer.put(batch)
 
+    def spill(self, batch):
+        """A batch read but not handed on when the input stops: to the spool (a file
+        input has none: its checkpoint has not moved past the batch, it is read again)."""
+        if self.spool is not None and batch.lines:
+            self.spool.append(batch)
+
     def pump(self, fd, splitter, read=gevent.os.nb_read, chunk=PIPE_CHUNK):
-        """Read `fd` to EOF, submitting complete lines; then submit the unterminated tail."""
-        while True:
-            data = read(fd, chunk)
-            if not data:
-                break
-            lines, _, truncated = splitter.feed(data)
-            self.submit(lines, truncated=truncated)
+        """Read `fd` to EOF, submitting complete lines; then submit the unterminated tail.
+
+        Killed (a stop, a reload), the unterminated tail is read and gone from the pipe:
+        it is spooled as a line of its own, not lost.
+        """
+        try:
+            while True:
+                data = read(fd, chunk)
+                if not data:
+                    break
+                lines, _, truncated = splitter.feed(data)
+                self.submit(lines, truncated=truncated)
+        except GreenletExit:
+            tail = splitter.flush()
+            if tail is not None:
+                self.stats.read += 1
+                self.spill(Batch(self.name, [tail[0]]))
+            raise
         tail = splitter.flush()
         if tail is not None:
             self.submit([tail[0]])
