@@ -223,11 +223,13 @@ def throughput(args, tmp, data_path):
                 else:
                     started, proc = run_tailrabbit_file(queues, data_path, queue,
                                                         persistent, tmp, root_of(name, args))
-                queues.wait_depth(queue, args.lines)
-                elapsed = time.monotonic() - started
-                if proc is not None:
-                    proc.send_signal(signal.SIGTERM)
-                    proc.wait(30)
+                try:
+                    queues.wait_depth(queue, args.lines)
+                    elapsed = time.monotonic() - started
+                finally:                # a file input never ends: stop it, even on error
+                    if proc is not None:
+                        proc.send_signal(signal.SIGTERM)
+                        proc.wait(30)
                 results.append((kind, name, args.lines / elapsed))
                 queues.delete(queue)
     print(f"\n## Throughput: {args.lines} lines x {args.size} bytes, until all are in the "
