@@ -17,6 +17,7 @@ import os
 import gevent
 
 from tailrabbit.inputs import make_input
+from tailrabbit.logsetup import RateLimitedLog
 from tailrabbit.spool import Spool
 
 log = logging.getLogger("tailrabbit")
@@ -38,6 +39,8 @@ class InputSet:
         self.spools = {}            # name -> Spool, for every input that cannot re-read
         self.replays = {}           # name -> replay greenlet of that spool
         self.retired = []           # removed file inputs: confirms still move checkpoints
+        # Saves run every second: a read-only or full state_dir must not flood the log.
+        self._save_failed = {}      # (name, what) -> RateLimitedLog
 
     # ---- starting ----------------------------------------------------------------------
 
@@ -179,23 +182,28 @@ class InputSet:
     # ---- checkpoints -------------------------------------------------------------------
 
     def save_checkpoints(self):
-        for spool in self.spools.values():
+        for name, spool in self.spools.items():
             try:
                 spool.save_position()
             except OSError as error:
-                log.error("cannot save the spool position of input %s: %s",
-                          spool.input_name, error)
+                self._save_error(name, "spool position", error)
         for item in list(self.inputs.values()) + self.retired:
             self._save(item)
 
-    @staticmethod
-    def _save(item):
+    def _save(self, item):
         save = getattr(item, "save_checkpoints", None)
         if save is not None:
             try:
                 save()
             except OSError as error:
-                log.error("cannot save checkpoints of input %s: %s", item.name, error)
+                self._save_error(item.name, "checkpoints", error)
+
+    def _save_error(self, name, what, error):
+        report = self._save_failed.get((name, what))
+        if report is None:
+            report = self._save_failed[(name, what)] = RateLimitedLog(
+                log, f"cannot save the {what} of input {name}: %s", logging.ERROR)
+        report(error.strerror or error)
 
 
 def stop_greenlets(greenlets):
