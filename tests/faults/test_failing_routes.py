@@ -207,7 +207,7 @@ def small_node():
 def test_line_over_max_message_size_parks_only_its_input(small_node, state_dir,
                                                         tailrabbit_factory, tmp_path):
     broker = Broker(small_node.address)
-    config = base_config(state_dir, broker=small_node.address)
+    config = base_config(state_dir, broker=small_node.address, shutdown_timeout=2)
     good_q, bad_q = unique("tr-good"), unique("tr-bad")
     good, bad = two_inputs(config, tmp_path, good_q, bad_q)
     proc = tailrabbit_factory(config)
@@ -217,7 +217,6 @@ def test_line_over_max_message_size_parks_only_its_input(small_node, state_dir,
     fd = open_writer(bad)
     os.write(fd, b"small 1\n" + b"x" * 5000 + b"\nsmall 2\n")
     proc.wait_log("input bad parked")
-    started = time.monotonic()
     assert_flowing(broker, good_q, writer)
     writer.join()
     broker.wait_depth(good_q, GOOD_LINES)
@@ -225,6 +224,10 @@ def test_line_over_max_message_size_parks_only_its_input(small_node, state_dir,
     assert re.search(r"ERROR.*input bad.*larger than configured max size", log), log
     assert proc.stop() == 0, proc.log()
     check_good(broker, good_q, writer)
-    assert [m.body for m in broker.consume_all(bad_q)][:1] == [b"small 1"]
-    print(f"max_message_size: healthy input flowed, checked {time.monotonic() - started:.1f} s")
+    # Nothing after the large line went out; each retry may store the line before it
+    # again (it shares the batch); what waits is spooled at the stop.
+    bodies = [m.body for m in broker.consume_all(bad_q)]
+    assert set(bodies) <= {b"small 1"}
+    assert len(bodies) <= proc.log().count("input bad parked")
+    assert "lines not confirmed by the broker were spooled" in proc.log()
     broker.connection.close()
