@@ -4,7 +4,8 @@ Lines travel in batches (one per read of a pipe or file chunk) rather than one o
 line: the queue, the publisher and the confirm tracker then do their bookkeeping once per
 batch, which is what lets a Python publisher keep up with rabbitmq-c. A batch knows where
 its lines came from (`source`, `end_offset`) so a file checkpoint can advance only when the
-broker confirmed every line of it.
+broker confirmed every line of it. File batches also carry the path of the file they were
+read from (the `path` header: with a glob, the match, not the pattern).
 """
 
 import time
@@ -12,10 +13,10 @@ import time
 
 class Batch:
     __slots__ = ("input", "lines", "offsets", "truncated", "timestamp", "source",
-                 "end_offset", "start")
+                 "end_offset", "start", "path")
 
     def __init__(self, input_name, lines, offsets=None, truncated=None, source=None,
-                 end_offset=None, timestamp=None):
+                 end_offset=None, timestamp=None, path=None):
         self.input = input_name          # the input's name
         self.lines = lines               # list of bytes, each without its "\n", none empty
         self.offsets = offsets           # file inputs: byte offset of each line's start
@@ -23,6 +24,10 @@ class Batch:
         self.source = source             # (checkpoint record or spool, generation or segment)
         self.end_offset = end_offset     # file inputs: offset just after the last line
         self.start = None                # spool replays: where the batch began on disk
+        # The file the lines were read from, as named when it was opened. Inputs.base does
+        # not pass it: a file batch's source is its checkpoint record, which names it.
+        self.path = path if path is not None or source is None else \
+            getattr(source[0], "path", None)
         self.timestamp = int(time.time()) if timestamp is None else timestamp
 
     def __len__(self):

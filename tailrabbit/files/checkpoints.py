@@ -15,10 +15,11 @@ simply have been idle). The store never reads logs; the tailers never write JSON
 
 import json
 import logging
+import math
 import os
 import time
 
-from tailrabbit.files.identity import FileIdentity, same_content_start
+from tailrabbit.files.identity import FINGERPRINT_BYTES, FileIdentity, same_content_start
 
 log = logging.getLogger("tailrabbit.files")
 
@@ -30,7 +31,7 @@ class Record:
     """One file's saved position. `generation` changes when the file is read again from 0
     (truncation), so confirms of lines read before cannot move the offset back up."""
 
-    __slots__ = ("identity", "path", "offset", "seen", "generation", "store")
+    __slots__ = ("identity", "path", "offset", "seen", "generation", "store", "read_end")
 
     def __init__(self, store, identity, path, offset, seen=None):
         self.store = store
@@ -39,6 +40,7 @@ class Record:
         self.offset = offset
         self.seen = time.time() if seen is None else seen
         self.generation = 0
+        self.read_end = offset       # in memory: end of the lines read (confirmed or not)
 
     def confirm(self, generation, end_offset):
         if generation == self.generation and end_offset > self.offset:
@@ -48,7 +50,14 @@ class Record:
     def restart(self, offset):
         self.generation += 1
         self.offset = offset
+        self.read_end = offset
         self.store.dirty = True
+
+    def resume_offset(self):
+        """Where a new reader of this file starts: after the lines read already in this
+        process, confirmed or not (a drained file matched again by a glob must not send
+        its unconfirmed lines a second time)."""
+        return max(self.offset, self.read_end)
 
     def to_json(self):
         identity = self.identity
@@ -69,27 +78,43 @@ class CheckpointStore:
 
     def load(self):
         """Read the saved records; True if a state file existed (not the first start)."""
-        data = None
         for candidate in (self.path + ".new", self.path):
             data = self._read(candidate)
             if data is not None:
                 break
-        if data is None:
+        else:
             return self.loaded_existing
         now = time.time()
-        for item in data.get("files", []):
+        for item in data["files"]:
             try:
-                identity = FileIdentity(int(item["dev"]), int(item["ino"]),
-                                        str(item["fingerprint"]),
-                                        int(item["fingerprint_bytes"]))
-                record = Record(self, identity, str(item["path"]), int(item["offset"]),
-                                float(item.get("seen", now)))
-            except (KeyError, TypeError, ValueError):
-                log.warning("%s: skipping a malformed checkpoint entry: %r", self.path, item)
+                record = self._record_of(item, now)
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+                log.warning("%s: skipping a malformed checkpoint entry: %.200r; its file is "
+                            "read again from the start", self.path, item)
                 continue
-            self.records[identity.inode] = record     # expiry happens at save time
+            self.records[record.identity.inode] = record     # expiry happens at save time
         self.loaded_existing = True
         return True
+
+    def _record_of(self, item, now):
+        """One entry, strictly typed: a float, string or negative offset is not an offset."""
+        identity = FileIdentity(_natural(item["dev"]), _natural(item["ino"]),
+                                _text(item["fingerprint"]),
+                                _natural(item["fingerprint_bytes"], FINGERPRINT_BYTES))
+        seen = item.get("seen", now)
+        if isinstance(seen, bool) or not isinstance(seen, (int, float)) \
+                or not math.isfinite(seen):
+            raise ValueError("seen")
+        return Record(self, identity, _text(item["path"]), _natural(item["offset"]),
+                      float(seen))
+
+    def mark_started(self):
+        """The first start is over: write the state file even with no record, so that
+        `start_at = end` never applies again (a first run whose glob matched nothing
+        would otherwise skip, at the next start, every line written meanwhile)."""
+        if not self.loaded_existing:
+            self.loaded_existing = True
+            self.dirty = True
 
     def _read(self, path):
         try:
@@ -106,8 +131,11 @@ class CheckpointStore:
             if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
                 raise ValueError(f"unknown format version {data.get('version')!r}"
                                  if isinstance(data, dict) else "not an object")
+            if not isinstance(data.get("files", []), list):
+                raise ValueError('"files" is not a list')
+            data.setdefault("files", [])
             return data
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             if not path.endswith(".new"):
                 log.warning("%s is corrupt (%s); files of input %s are read again from "
                             "their start (duplicates rather than loss)", path, error,
@@ -125,7 +153,9 @@ class CheckpointStore:
         file was shorter than the fingerprint size takes the longer fingerprint now.
         """
         record = self.records.get(identity.inode)
-        if record is None:
+        if record is None or (not record.identity.length and not record.resume_offset()):
+            # A record of an empty file matches any file that reuses its inode: without
+            # it the file is read from 0 all the same, and may be judged a copy.
             return None
         if not same_content_start(fd, record.identity):
             return None
@@ -171,3 +201,17 @@ class CheckpointStore:
         finally:
             os.close(dir_fd)
         self.dirty = False
+
+
+def _natural(value, limit=None):
+    """A JSON integer >= 0 (and <= limit): not a bool, a float, a string."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 \
+            or (limit is not None and value > limit):
+        raise ValueError(f"not a count: {value!r}")
+    return value
+
+
+def _text(value):
+    if not isinstance(value, str):
+        raise ValueError(f"not a string: {value!r}")
+    return value

@@ -10,10 +10,19 @@ from tailrabbit.files.identity import same_content_start
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z", ".zip")
 
 
+def is_compressed(name):
+    return name.endswith(COMPRESSED)
+
+
+def looks_rotated(name, path):
+    """True if `name` is one of the names rotated_names(path) can give."""
+    return name.startswith((path + ".", path + "-")) and not is_compressed(name)
+
+
 def rotated_names(path):
     """Candidate rotated copies of `path`, newest first."""
     names = set(glob.glob(glob.escape(path) + ".*")) | set(glob.glob(glob.escape(path) + "-*"))
-    names = [n for n in names if not n.endswith(COMPRESSED)]
+    names = [n for n in names if not is_compressed(n)]
 
     def mtime(name):
         try:
@@ -23,11 +32,15 @@ def rotated_names(path):
     return sorted(names, key=mtime, reverse=True)
 
 
-def open_rotated(path, identity, min_size, same_inode):
+def open_rotated(path, identity, min_size, same_inode, tail=b"", exclude=()):
     """Open the rotated copy of the file `identity` (at least `min_size` bytes).
 
     `same_inode`: look for the file itself renamed (rename + create); else for a copy with
-    the same first bytes (copytruncate). Returns (name, fd) or (None, None).
+    the same first bytes (copytruncate). `tail`: the bytes the file held just before
+    `min_size`, when known. A copy must hold them too, up to its own end: a file that
+    only shares the first bytes (a constant CSV header) is not the copy, and a copy made
+    a moment before we read the last lines of the original ends inside `tail`.
+    `exclude`: inodes already being read. Returns (name, fd) or (None, None).
     """
     for name in rotated_names(path):
         try:
@@ -35,9 +48,20 @@ def open_rotated(path, identity, min_size, same_inode):
         except OSError:
             continue
         st = os.fstat(fd)
-        inode_matches = (st.st_dev, st.st_ino) == identity.inode
-        if (st.st_size >= min_size and inode_matches == same_inode
+        inode = (st.st_dev, st.st_ino)
+        if ((inode == identity.inode) == same_inode and inode not in exclude
+                and _holds(fd, st.st_size, min_size, tail)
                 and same_content_start(fd, identity)):
             return name, fd
         os.close(fd)
     return None, None
+
+
+def _holds(fd, size, end, tail):
+    """The file holds `tail`, which ended at offset `end`, at least up to its own end."""
+    start = end - len(tail)
+    if size >= end:
+        return os.pread(fd, len(tail), start) == tail
+    if size <= start:
+        return False
+    return os.pread(fd, size - start, start) == tail[:size - start]

@@ -11,6 +11,8 @@ import os
 import gevent
 
 READ_CHUNK = 1 << 18
+TAIL_BYTES = 32768   # the last bytes read: to recognise a copytruncate copy of this file,
+                     # even one that ends a few lines before what we read
 
 
 class FileTailer:
@@ -21,6 +23,7 @@ class FileTailer:
         self.record = record          # checkpoints.Record of this file
         self.splitter = owner.new_splitter(offset)
         self.read_pos = offset        # bytes read so far (the splitter may hold a partial)
+        self.tail = os.pread(fd, min(offset, TAIL_BYTES), max(0, offset - TAIL_BYTES))
         self.last_growth = 0.0
 
     @property
@@ -45,8 +48,10 @@ class FileTailer:
                 break
             grew = True
             self.read_pos += len(data)
+            self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
             lines, offsets, truncated = self.splitter.feed(data, want_offsets=True)
             self.owner.submit(lines, offsets, truncated, source, self.splitter.offset)
+            self.record.read_end = self.splitter.offset
             gevent.sleep(0)
         if grew:
             self.last_growth = now
@@ -56,6 +61,7 @@ class FileTailer:
         """The file was truncated: forget what was read beyond `offset`."""
         self.splitter = self.owner.new_splitter(offset)
         self.read_pos = offset
+        self.tail = b""
 
     def flush(self):
         """Publish the unterminated tail (the file will not grow any more)."""
@@ -63,6 +69,7 @@ class FileTailer:
         if tail is not None:
             self.owner.submit([tail[0]], [tail[1]], None,
                               (self.record, self.record.generation), self.splitter.offset)
+            self.record.read_end = self.splitter.offset
 
     def finish(self):
         self.flush()

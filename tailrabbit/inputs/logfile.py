@@ -9,9 +9,15 @@ Each poll (on a watchdog hint, and at least every STAT_INTERVAL seconds as the s
     read again from 0;
   - new matches are opened: at their checkpoint if one matches their identity, else from
     0 (or from their end when start_at = end on the very first start); a match that is a
-    copy of a file already shipped (same first bytes, other inode) is never shipped again.
+    copy of a file being tailed (a rotated name of it, with its bytes) is not read while
+    it stays a copy (files/copies.py). Truncations are handled before new matches are
+    judged, so a copytruncate copy is first the source of the original's unread tail.
+  - never opened: compressed matches (`app.log.2.gz` under `app.log*`: not lines) and
+    matches under state_dir (our own checkpoints and spools: shipping them would feed
+    back into themselves), each with one WARNING.
 At start, files that a checkpoint names but that were rotated while tailrabbit was down
-are found among the rotated names and read from their checkpoint first.
+are found among the rotated names and read from their checkpoint first. The first start
+is recorded once its first poll ran (the state file is written even with no record).
 """
 
 import glob
@@ -22,15 +28,15 @@ import time
 from gevent.event import Event
 
 from tailrabbit.files.checkpoints import CheckpointStore
+from tailrabbit.files.copies import CopyJudge, count_lines, find_copy
 from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
-from tailrabbit.files.rotated import open_rotated
+from tailrabbit.files.rotated import is_compressed, open_rotated
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
 
 log = logging.getLogger("tailrabbit.input")
 
 STAT_INTERVAL = 1.0
-COPY_SETTLE = 2.0            # seconds a short new match must not grow to be judged
 
 
 class FileInput(Input):
@@ -43,29 +49,30 @@ class FileInput(Input):
         self.pattern = settings.path
         self.is_glob = glob.has_magic(self.pattern)
         self.store = CheckpointStore(state_dir, settings.name)
+        self.state_dir = os.path.realpath(state_dir)
+        self.copies = CopyJudge(settings.name)
         self._wake = Event()
         self._tailers = {}           # path -> FileTailer of the file that path names now
         self._draining = []          # tailers of files renamed away or deleted
         self._first_start = True
         self._warned_missing = False
-        self._undecided = {}         # path -> (size, since) of a match too short to judge
+        self._refused = set()        # matches never opened (warned once each)
+        self._paths = {}             # the matches of the current poll
 
     # ---- the greenlet ----------------------------------------------------------------
 
     def run(self):
         directory = os.path.dirname(self.pattern)
-        self._first_start = not self.store.load()
         watch = self.watcher is not None and not glob.has_magic(directory)
         if watch:
             self.watcher.watch(directory, self._wake.set)
         try:
-            self._recover_rotated(time.monotonic())
+            self.start(time.monotonic())
             while True:
                 self._wake.clear()
                 if watch:
                     self.watcher.ensure(directory)
                 self.poll(time.monotonic())
-                self._first_start = False
                 self._wake.wait(STAT_INTERVAL)
         finally:
             if watch:
@@ -85,26 +92,41 @@ class FileInput(Input):
     def save_checkpoints(self):
         self.store.save()
 
+    def start(self, now):
+        """Load the checkpoints; read files rotated while we were stopped."""
+        self._first_start = not self.store.load()
+        self._recover_rotated(now)
+
     # ---- one poll --------------------------------------------------------------------
 
     def poll(self, now):
         for tailer in list(self._draining):
             if not tailer.read(now) and now - tailer.last_growth >= self.settings.rotate_wait:
+                deleted = os.fstat(tailer.fd).st_nlink == 0
                 tailer.finish()
                 self._draining.remove(tailer)
-        paths = self._matches()
+                if deleted:                       # its inode will be another file's
+                    self.store.forget(tailer.record)
+        paths = self._paths = self._matches()
         for path, tailer in list(self._tailers.items()):
             if path not in paths or paths[path] != tailer.inode:
                 self._rotated_away(path, tailer, now)
+        for tailer in list(self._tailers.values()):
+            self._read_current(tailer, now)       # a truncation takes its copy's tail first
+        self.copies.keep_only(paths)
         for path in paths:
             if path not in self._tailers:
-                self._open(path, now)
+                tailer = self._open(path, now)
+                if tailer is not None:
+                    self._read_current(tailer, now)
         for tailer in self._tailers.values():
-            self._read_current(tailer, now)
             record = tailer.record
             record.seen = time.time()
             if record.identity.length < min(FINGERPRINT_BYTES, tailer.read_pos):
                 record.identity = identify(tailer.fd)     # a short file grew: fingerprint more
+        if self._first_start:
+            self._first_start = False
+            self.store.mark_started()
 
     def _matches(self):
         """path -> (dev, ino) of every regular file the pattern names now."""
@@ -115,13 +137,28 @@ class FileInput(Input):
                 st = os.stat(path)
             except OSError:
                 continue
-            if os.path.isfile(path):
+            if os.path.isfile(path) and not self._refuse(path):
                 found[path] = (st.st_dev, st.st_ino)
         if not found and not self._warned_missing and not self._tailers:
             log.warning("input %s: %s does not exist yet; waiting for it", self.name,
                         self.pattern)
             self._warned_missing = True
         return found
+
+    def _refuse(self, path):
+        """Compressed matches and files under state_dir are never opened."""
+        if path in self._refused:
+            return True
+        if is_compressed(path):
+            reason = "it is compressed (a rotated copy: its lines were shipped as text)"
+        elif os.path.commonpath([os.path.realpath(path), self.state_dir]) == self.state_dir:
+            reason = f"it is under state_dir {self.state_dir} (tailrabbit's own files)"
+        else:
+            return False
+        self._refused.add(path)
+        log.warning("input %s: %s matches %s but is not read: %s", self.name, path,
+                    self.pattern, reason)
+        return True
 
     def _rotated_away(self, path, tailer, now):
         """The path names another file now (or none): drain the old one to its end."""
@@ -133,28 +170,26 @@ class FileInput(Input):
                  self.name, path)
 
     def _open(self, path, now):
+        """Start following the new match `path`; returns its tailer, or None."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            return
+            return None
         identity = identify(fd)
         for tailer in self._draining:          # a rotated file renamed into the glob
             if tailer.inode == identity.inode:
                 os.close(fd)
-                return
+                return None
         record = self.store.find(fd, identity)
         size = os.fstat(fd).st_size
-        verdict = "new" if record is not None or self._first_start else \
-            self._copy_verdict(path, fd, identity, size, now)
-        if verdict == "wait":
-            os.close(fd)
-            return
-        self._undecided.pop(path, None)
-        if verdict == "copy":
-            # Shipped already through the original: follow it from its end.
-            record = self.store.add(identity, path, size)
-            log.info("input %s: %s is a rotated copy of a file already shipped; only lines "
-                     "added to it later are shipped", self.name, path)
+        if record is None and not self._first_start:
+            tracked = list(self._tailers.values()) + self._draining
+            offset = self.copies.offset(path, fd, identity, size, tracked, now)
+            if offset is None:                 # a copy: its lines come from its original
+                os.close(fd)
+                return None
+            record = self.store.add(identity, path, offset)
+        self.copies.forget(path)
         if record is None:
             offset = size if self._first_start and self.settings.start_at == "end" else 0
             record = self.store.add(identity, path, offset)
@@ -163,39 +198,11 @@ class FileInput(Input):
                         "start", self.name, path)
             record.restart(0)
         record.path = path
-        tailer = FileTailer(self, path, fd, record, record.offset)
+        tailer = FileTailer(self, path, fd, record, record.resume_offset())
         tailer.last_growth = now
         self._tailers[path] = tailer
         self._warned_missing = False
-
-    def _copy_verdict(self, path, fd, identity, size, now):
-        """Is a new match a copy of a file already tracked ("copy"), a new file ("new"),
-        or too short to tell yet ("wait")?
-
-        A copy has another inode and the same first bytes. While a new file is shorter
-        than the fingerprint and its bytes so far are the start of a tracked file (cp may
-        still be writing it; an empty file starts every file), it waits: until it has
-        FINGERPRINT_BYTES, or has not grown for COPY_SETTLE seconds.
-        """
-        head = os.pread(fd, FINGERPRINT_BYTES, 0)
-        if len(head) == FINGERPRINT_BYTES and any(
-                r.identity.fingerprint == identity.fingerprint
-                and r.identity.length == identity.length and r.identity.inode != identity.inode
-                for r in self.store.records.values()):
-            return "copy"
-        tracked = [t for t in list(self._tailers.values()) + self._draining
-                   if t.fd is not None and t.inode != identity.inode]
-        if not any(os.pread(t.fd, len(head), 0) == head for t in tracked):
-            return "new"
-        if len(head) == FINGERPRINT_BYTES:
-            return "copy"
-        last_size, since = self._undecided.get(path, (None, now))
-        if last_size != size:
-            self._undecided[path] = (size, now)
-            return "wait"
-        if now - since < COPY_SETTLE:
-            return "wait"
-        return "copy" if head else "new"
+        return tailer
 
     def _read_current(self, tailer, now):
         if (tailer.size() < tailer.read_pos
@@ -205,27 +212,45 @@ class FileInput(Input):
 
     def _truncated(self, tailer, now):
         """copytruncate (the tail is in the copy) or truncation in place: restart at 0."""
-        record = tailer.record
-        name, fd = open_rotated(tailer.path, record.identity, tailer.read_pos,
-                                same_inode=False)
+        reading = {t.inode for t in list(self._tailers.values()) + self._draining
+                   if t.fd is not None}
+        name, fd, verified = find_copy(tailer, self.copies, reading, set(self.store.records),
+                                       self._paths)
         if fd is not None:
             # The unread tail, from the copy, under a checkpoint of the copy's own: a crash
-            # before it is confirmed resumes there, not in the truncated file.
-            self._drain_copy(name, fd, tailer.splitter.offset, now)
-            log.info("input %s: %s was copied and truncated; read its tail from %s",
-                     self.name, tailer.path, name)
+            # before it is confirmed resumes there, not in the truncated file. A copy that
+            # ends before what we read of the original holds nothing unread.
+            size = os.fstat(fd).st_size
+            start = tailer.splitter.offset
+            if size < tailer.read_pos:
+                # We read past the copy's end: it holds nothing unread, and the line we
+                # hold in part is known only to us (the copy has less of it, if any).
+                tailer.flush()
+                start = size
+            if verified:
+                log.info("input %s: %s was copied and truncated; read its tail from %s",
+                         self.name, tailer.path, name)
+            else:
+                self.copies.skipped_lines += count_lines(fd, start)
+                log.warning("input %s: %s was truncated; %s, new and starting with the same "
+                            "bytes, is taken for its copy: its first %d lines are not "
+                            "shipped again (%d such lines so far)", self.name, tailer.path,
+                            name, count_lines(fd, start), self.copies.skipped_lines)
+            self._drain_copy(name, fd, start, now)
         else:
             log.warning("input %s: %s was truncated; reading it again from the start "
                         "(lines written after our last read and before the truncation "
                         "are lost)", self.name, tailer.path)
             tailer.flush()
+        self.copies.detach(tailer)           # its other copies hold only what we shipped
         tailer.restart_at(0)
-        record.restart(0)
-        record.identity = identify(tailer.fd)
+        tailer.record.restart(0)
+        tailer.record.identity = identify(tailer.fd)
 
     def _drain_copy(self, name, fd, offset, now):
         """Read a copytruncate copy from `offset` to its end; it is never read again."""
         copy_record = self.store.add(identify(fd), name, offset)
+        self.copies.forget(name)             # from now on an ordinary file at its end
         copy = FileTailer(self, name, fd, copy_record, offset)
         copy.read(now)
         copy.finish()
@@ -244,7 +269,9 @@ class FileInput(Input):
                 tailer.last_growth = now
                 self._draining.append(tailer)
             else:
-                name, fd = open_rotated(record.path, record.identity, record.offset + 1,
+                # A copy read to its end is looked for too: it gets a checkpoint at its
+                # end, so a glob that matches it does not ship it again.
+                name, fd = open_rotated(record.path, record.identity, record.offset,
                                         same_inode=False)
                 if fd is not None:                # copied: its tail is in the copy
                     self.store.forget(record)     # its inode holds other content now

@@ -44,12 +44,14 @@ def _shortstr(value):
 
 
 def _longstr_field(key, value):
-    data = value.encode("utf-8")
+    # surrogateescape: a file name that is not UTF-8 goes out as its bytes, never a crash
+    data = value.encode("utf-8", "surrogateescape")
     return _shortstr(key) + b"S" + _pack_u32(len(data)) + data
 
 
 _OFFSET_KEY = _shortstr("offset") + b"l"
 _TRUNCATED_FIELD = _shortstr("truncated") + b"t\x01"
+PATH_CACHE = 4096            # encoded `path` headers kept per route (a glob's matches)
 
 
 class RouteEncoder:
@@ -63,12 +65,40 @@ class RouteEncoder:
                   + b"\x01")                                      # mandatory, not immediate
         self.method_frame = _pack_frame_head(1, channel_id, len(method)) + method + FRAME_END
         fields = _longstr_field("input", input_settings.name) + _longstr_field("host", hostname)
+        self.input_fields = fields
         if input_settings.path and input_settings.type != "stdin":
             fields += _longstr_field("path", input_settings.path)
         self.constant_fields = fields
+        # File batches name their file (a glob's match, not the pattern): the fields and
+        # the offset-props head are encoded once per path, then one dict lookup per batch.
+        self._path_fields = {}
+        self._offset_heads = {}
         self.props_head = struct.pack(">H", PROPERTY_FLAGS) + _shortstr(CONTENT_TYPE)
         self.props_tail_head = bytes([input_settings.delivery_mode])
         self.app_id = _shortstr(APP_ID)
+
+    def _fields(self, path):
+        """The constant headers of lines read from `path` (None: the input's own)."""
+        if path is None:
+            return self.constant_fields
+        fields = self._path_fields.get(path)
+        if fields is None:
+            if len(self._path_fields) >= PATH_CACHE:
+                self._path_fields.clear()
+                self._offset_heads.clear()
+            fields = self._path_fields[path] = (self.input_fields
+                                                + _longstr_field("path", path))
+        return fields
+
+    def _offset_head(self, path):
+        """Properties up to the offset value, for lines read from `path`."""
+        head = self._offset_heads.get(path)
+        if head is None:
+            fields = self._fields(path)
+            head = self._offset_heads[path] = (
+                self.props_head + _pack_u32(len(fields) + len(_OFFSET_KEY) + 8) + fields
+                + _OFFSET_KEY)
+        return head
 
     def _props(self, fields, timestamp):
         return (self.props_head + _pack_u32(len(fields)) + fields + self.props_tail_head
@@ -87,7 +117,7 @@ class RouteEncoder:
         """Lines whose properties are all alike (stdin, fifo): one props for the batch."""
         channel, method, max_body, append = self.channel_id, self.method_frame, \
             self.max_body, out.append
-        props = self._props(self.constant_fields, batch.timestamp)
+        props = self._props(self._fields(batch.path), batch.timestamp)
         size = 12 + len(props)                  # class, weight, body size + properties
         for body in batch.lines:
             n = len(body)
@@ -109,9 +139,7 @@ class RouteEncoder:
         loop, and a helper call per line costs ~10% of the publisher's time."""
         channel, method, max_body, append = self.channel_id, self.method_frame, \
             self.max_body, out.append
-        fields_len = len(self.constant_fields) + len(_OFFSET_KEY) + 8
-        head = (self.props_head + _pack_u32(fields_len) + self.constant_fields
-                + _OFFSET_KEY)
+        head = self._offset_head(batch.path)
         tail = self.props_tail_head + _pack_timestamp(batch.timestamp) + self.app_id
         size = 12 + len(head) + 8 + len(tail)
         for body, offset in zip(batch.lines, batch.offsets):
@@ -133,8 +161,9 @@ class RouteEncoder:
         """The rare batch with truncated lines: props built line by line."""
         offsets = batch.offsets
         truncated = batch.truncated
+        constant = self._fields(batch.path)
         for index, body in enumerate(batch.lines):
-            fields = self.constant_fields
+            fields = constant
             if offsets is not None:
                 fields += _OFFSET_KEY + _pack_offset(offsets[index])
             if index in truncated:

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 
 import pytest
 
@@ -205,3 +206,37 @@ def test_a_copy_written_slowly_into_the_glob_is_not_shipped(broker, config, queu
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert sorted(bodies) == sorted(content.split(b"\n")[:-1] + [b"a new",
                                                                   b"late line in the copy"])
+
+
+@pytest.mark.parametrize("directives", [
+    ["copytruncate"],
+    ["copytruncate", "compress", "delaycompress"],
+], ids=["copytruncate", "copytruncate-delaycompress"])
+def test_copytruncate_with_a_glob_that_matches_the_copies(broker, config, queue_name,
+                                                          tailrabbit_factory, tmp_path,
+                                                          directives):
+    """`path = DIR/app.log*` matches app.log.1, app.log.2, ...: each copy is new to the glob
+    while logrotate is still writing it. Its lines were shipped from app.log: none may arrive
+    twice, and no message may be a piece of a line (a copy followed from a mid-copy size)."""
+    log_path = str(tmp_path / "app.log")
+    open(log_path, "wb").close()
+    proc = tailrabbit_factory(file_input(config, queue_name, log_path + "*"))
+    proc.wait_log("connected to")
+    writer = LineWriter(log_path, 16000, 2000, prefix=b"GET /api " + b"x" * 190).start()
+    logrotate(tmp_path, log_path, directives, times=3, interval=1.8, writer=writer)
+    writer.join()
+    on_disk = lines_on_disk(log_path)
+    expected = [line for line in writer.expected() if line in on_disk]
+    broker.wait_depth(queue_name, len(expected), timeout=60)
+    proc.signal(signal.SIGUSR1)
+    proc.wait_log("stats input=api")                      # a full poll cycle has passed
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    fragments = set(bodies) - set(writer.expected())
+    twice = sorted(body for body, n in Counter(bodies).items() if n > 1)
+    assert not fragments and not twice, (
+        f"{len(fragments)} messages not a whole line (e.g. {sorted(fragments)[0][-40:]!r}), "
+        f"{len(twice)} lines twice" if fragments else
+        f"{len(twice)} lines twice, {twice[0][-7:]} to {twice[-1][-7:]}")
+    assert bodies == sorted(bodies), "out of order"
+    assert not set(expected) - set(bodies), "lines on disk were not shipped"

@@ -120,3 +120,61 @@ def test_a_short_fingerprint_grows_with_the_file(tmp_path):
         assert record is not None and record.identity.length == 256
     finally:
         os.close(fd)
+
+
+GOOD_ENTRY = {"dev": 1, "ino": 2, "fingerprint": "ab", "fingerprint_bytes": 2,
+              "path": "/x.log", "offset": 10, "seen": 1764201600}
+
+
+def _load_text(tmp_path, text):
+    (tmp_path / "checkpoints-api.json").write_text(text)
+    store = CheckpointStore(str(tmp_path), "api")
+    return store, store.load()
+
+
+def test_valid_json_with_wrong_types_is_a_corrupt_file_not_a_crash(tmp_path, caplog):
+    """Each of these crashed the input at every start (TypeError, OverflowError)."""
+    for files in ('5', '"x"', '{"a": 1}', 'null'):
+        with caplog.at_level(logging.WARNING):
+            store, existed = _load_text(tmp_path, '{"version": 1, "files": %s}' % files)
+        assert existed is True and store.records == {}, files
+        assert "is corrupt" in caplog.text
+        caplog.clear()
+
+
+def test_entries_with_wrong_types_are_skipped_with_a_warning(tmp_path, caplog):
+    bad_values = {"offset": [1e400, "10", -1, 10.5, True, None, [10]],
+                  "dev": ["1", -1, 1.0], "ino": [None, {"a": 1}],
+                  "fingerprint": [5, None], "fingerprint_bytes": [257, -1, "2"],
+                  "path": [5, None, ["/x"]], "seen": ["now", 1e400, float("nan")]}
+    entries = [5, "entry", None, [1, 2], {}]
+    for key, values in bad_values.items():
+        for value in values:
+            entries.append(dict(GOOD_ENTRY, **{key: value}))
+    good = dict(GOOD_ENTRY, ino=3)
+    text = json.dumps({"version": 1, "files": entries + [good]}, allow_nan=True)
+    text = text.replace("Infinity", "1e400")
+    with caplog.at_level(logging.WARNING):
+        store, existed = _load_text(tmp_path, text)
+    assert existed is True
+    assert list(store.records) == [(1, 3)] and store.records[(1, 3)].offset == 10
+    assert caplog.text.count("skipping a malformed checkpoint entry") == len(entries)
+
+
+def test_a_temp_file_with_wrong_types_falls_back_to_the_main_file(tmp_path):
+    store = CheckpointStore(str(tmp_path), "api")
+    store.add(FileIdentity(1, 2, "ab", 2), "/x.log", 10)
+    store.save()
+    (tmp_path / "checkpoints-api.json.new").write_text('{"version": 1, "files": 5}')
+    again = CheckpointStore(str(tmp_path), "api")
+    assert again.load() and again.records[(1, 2)].offset == 10
+
+
+def test_the_first_start_is_recorded_even_with_no_file(tmp_path):
+    """A first run whose glob matched nothing: the next start is not a first start."""
+    store = CheckpointStore(str(tmp_path), "api")
+    assert store.load() is False
+    store.mark_started()
+    store.save()
+    again = CheckpointStore(str(tmp_path), "api")
+    assert again.load() is True and again.records == {}

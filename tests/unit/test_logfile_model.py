@@ -1,6 +1,8 @@
 """Model-based test of the file input: random writes, rotations (rename + create,
-copytruncate), truncation, deletion, re-creation and restarts of tailrabbit against one
-file input. Every line written must be shipped exactly once, in order.
+copytruncate, a copy that tailrabbit sees half-written), truncation, deletion,
+re-creation and restarts of tailrabbit against one file input, configured with the path
+itself or with a glob that also matches the rotated copies (`api.log*`). Every line
+written must be shipped exactly once, in order.
 
 It drives the real FileInput in-process; the broker is replaced by a buffer that confirms
 every batch at once (what reaches the broker is tested in tests/integration). Time is
@@ -33,6 +35,8 @@ class ConfirmingBuffer:
 
 
 class FileInputModel(RuleBasedStateMachine):
+    PATTERN_SUFFIX = ""            # appended to the log's path to make the input's `path`
+
     def __init__(self):
         super().__init__()
         self.root = None
@@ -43,7 +47,8 @@ class FileInputModel(RuleBasedStateMachine):
         self.root = tempfile.mkdtemp(prefix="tr-model-")
         self.path = os.path.join(self.root, "api.log")
         self.state = os.path.join(self.root, "state")
-        self.settings = InputSettings(name="api", type="file", path=self.path, queue="q",
+        self.settings = InputSettings(name="api", type="file",
+                                      path=self.path + self.PATTERN_SUFFIX, queue="q",
                                       start_at="beginning", rotate_wait=0.0,
                                       max_line_bytes=1 << 20)
         self.buffer = ConfirmingBuffer()
@@ -63,11 +68,9 @@ class FileInputModel(RuleBasedStateMachine):
     def _poll(self):
         self.clock += 1.0
         if not hasattr(self.input, "_started"):
-            self.input._first_start = not self.input.store.load()
-            self.input._recover_rotated(self.clock)
+            self.input.start(self.clock)
             self.input._started = True
         self.input.poll(self.clock)
-        self.input._first_start = False
         self.fresh = False
         self.rotated_since_poll = False
 
@@ -137,6 +140,27 @@ class FileInputModel(RuleBasedStateMachine):
         shutil.copyfile(self.path, self.path + ".1")
         os.truncate(self.path, 0)
 
+    @rule(cut=st.floats(0, 1), poll_after_copy=st.booleans())
+    def rotate_copytruncate_seen_half_copied(self, cut, poll_after_copy):
+        """logrotate copies while tailrabbit polls: a glob matching `api.log.1` finds a copy
+        in progress (issue 8, item 9: it was followed from its half-way size)."""
+        if not os.path.exists(self.path):
+            return
+        self._before_rotation()
+        self._shift_rotated()
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        cut = int(len(data) * cut)
+        with open(self.path + ".1", "wb") as copy:
+            copy.write(data[:cut])
+        self._poll()
+        with open(self.path + ".1", "ab") as copy:
+            copy.write(data[cut:])
+        if poll_after_copy:
+            self._poll()
+        os.truncate(self.path, 0)
+        self.rotated_since_poll = True
+
     @rule()
     def truncate_in_place_after_reading(self):
         """`: > file` after tailrabbit read it all (else the lines are gone for anyone)."""
@@ -204,8 +228,16 @@ class CompleteModel(FileInputModel):
         super().teardown()
 
 
-CompleteModel.TestCase.settings = settings(
+class GlobModel(CompleteModel):
+    """`path = DIR/api.log*`: the rotated copies are matches too; never shipped twice."""
+    PATTERN_SUFFIX = "*"
+
+
+MODEL_SETTINGS = settings(
     max_examples=int(os.environ.get("TAILRABBIT_MODEL_EXAMPLES", "300")),
     stateful_step_count=40, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+CompleteModel.TestCase.settings = MODEL_SETTINGS
+GlobModel.TestCase.settings = MODEL_SETTINGS
 TestFileInputModel = CompleteModel.TestCase
+TestFileInputModelWithAGlob = GlobModel.TestCase
