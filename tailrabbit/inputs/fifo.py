@@ -20,6 +20,7 @@ import gevent
 from gevent.socket import wait_read
 
 from tailrabbit.inputs.base import Input
+from tailrabbit.logsetup import RateLimitedLog
 
 log = logging.getLogger("tailrabbit.input")
 
@@ -30,6 +31,12 @@ RETRY_SECONDS = 5.0
 
 class FifoInput(Input):
     kind = "fifo"
+
+    def __init__(self, settings, buffer, stats, spool=None):
+        super().__init__(settings, buffer, stats, spool)
+        # Retried every RETRY_SECONDS for as long as the cause lasts: one ERROR, then a
+        # summary at most every WARN_EVERY seconds.
+        self._cannot_open = RateLimitedLog(log, f"input {self.name}: %s", logging.ERROR)
 
     def run(self):
         path = self.settings.path
@@ -55,16 +62,21 @@ class FifoInput(Input):
         except FileExistsError:
             pass
         except OSError as error:
-            log.error("input %s: cannot create FIFO %s: %s", self.name, path, error.strerror)
+            self._cannot_open(f"cannot create FIFO {path}: {error.strerror}")
             return None
-        try:
+        try:     # never open what is not a FIFO: a device's open can have effects
+            problem = untrusted(os.stat(path), path)
+            if problem:
+                self._cannot_open(problem)
+                return None
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as error:
-            log.error("input %s: cannot open FIFO %s: %s", self.name, path, error.strerror)
+            self._cannot_open(f"cannot open FIFO {path}: {error.strerror}")
             return None
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        problem = untrusted(os.fstat(fd), path)     # replaced since the stat?
+        if problem:
             os.close(fd)
-            log.error("input %s: %s exists and is not a FIFO", self.name, path)
+            self._cannot_open(problem)
             return None
         try:
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
@@ -72,3 +84,19 @@ class FifoInput(Input):
             if error.errno not in (errno.EPERM, errno.EBUSY, errno.EINVAL):
                 raise
         return fd
+
+
+def untrusted(st, path):
+    """Why the FIFO at `path` must not be read, or None. Whoever can write into it can put
+    lines into our queues: it must be a FIFO, owned by us (or root), not writable by
+    others. Fix it with chown/chmod; tailrabbit creates it itself 0640 when missing."""
+    if not stat.S_ISFIFO(st.st_mode):
+        return f"{path} exists and is not a FIFO; not reading it"
+    if st.st_uid not in (os.geteuid(), 0):
+        return (f"FIFO {path} is owned by uid {st.st_uid}, not by us (uid {os.geteuid()}) "
+                f"or root; not reading it (chown it, or remove it and let tailrabbit "
+                f"create it)")
+    if st.st_mode & stat.S_IWOTH:
+        return (f"FIFO {path} is writable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
+                f"not reading it (chmod o-w it)")
+    return None
