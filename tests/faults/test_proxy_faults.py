@@ -141,3 +141,44 @@ def test_fifo_writer_never_blocks_while_the_broker_is_down(
     assert [m.body for m in broker.consume_all(queue_name)] == expected
     print(f"50k lines through a 1000-line buffer with the broker down: in the queue "
           f"{took:.1f} s after it came back")
+
+
+def test_overflow_drop_counts_exactly_what_it_drops_and_never_blocks_the_writer(
+        broker, proxied_config, proxy, queue_name, tailrabbit_factory, tmp_path):
+    """overflow = drop with the broker away: the buffer fills, the rest is dropped and
+    counted (read = delivered + dropped, exactly), the writer never waits, and what was
+    buffered arrives in order once the broker is back."""
+    proxy.set_mode("refuse")
+    broker.declare(queue_name, durable=True, auto_delete=False)
+    proxied_config["tailrabbit"]["buffer"] = 1000
+    path = str(tmp_path / "web.fifo")
+    proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path,
+                                         overflow="drop"))
+    fd = open_writer(path)
+    expected = [b"drop %06d %s" % (i, b"y" * 100) for i in range(20000)]
+    done = threading.Event()
+
+    def write():
+        for start in range(0, len(expected), 500):
+            os.write(fd, b"".join(line + b"\n" for line in expected[start:start + 500]))
+        done.set()
+    threading.Thread(target=write, daemon=True).start()
+    assert done.wait(30), "the FIFO writer blocked with overflow = drop"
+    os.close(fd)
+    wait_for(lambda: "read=20000" in _stats(proc), message="every line read")
+    proc.wait_log("lines dropped (overflow = drop)")
+    proxy.set_mode("pass")
+    wait_for(lambda: "buffered=0" in _stats(proc).splitlines()[-1], timeout=30,
+             message="the buffer published")
+    assert proc.stop() == 0, proc.log()
+    counters = dict(pair.split("=") for pair in proc.log().splitlines()[-2].split()
+                    if "=" in pair)
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    dropped = int(counters["dropped"])
+    assert len(bodies) + dropped == len(expected), counters
+    assert 0 < dropped < len(expected)
+    assert len(bodies) >= 1000                        # the buffer's bound was kept
+    arrived = set(bodies)
+    assert bodies == [line for line in expected if line in arrived]   # in order, no repeats
+    assert bodies[:1000] == expected[:1000]           # the first lines were kept
+    assert proc.log().count("lines dropped (overflow = drop)") <= 2    # rate-limited
