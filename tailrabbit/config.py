@@ -11,7 +11,8 @@ import json
 import os
 
 from tailrabbit.settings import (  # noqa: F401  (re-exported for callers of config)
-    DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, DEFAULT_OVERFLOW, INPUT_TYPES, LOG_LEVELS, OVERFLOW_POLICIES,
+    DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, DEFAULT_OVERFLOW, HOST_ORDERS, INPUT_TYPES, LOG_LEVELS,
+    OVERFLOW_POLICIES, REPLICATED_QUEUE_TYPES,
     BrokerSettings, InputSettings, LoggingSettings, ProcessSettings, Settings,
     default_state_dir)
 from tailrabbit.ini import ConfigError, Section
@@ -20,7 +21,7 @@ PROCESS_KEYS = {"state_dir", "buffer", "buffer_bytes", "stats_interval", "shutdo
                 "spool_max_bytes", "metrics"}
 BROKER_KEYS = {"host", "port", "vhost", "user", "password", "password_file", "password_env",
                "heartbeat", "connect_timeout", "refresh", "confirm", "ssl", "ssl_ca",
-               "ssl_cert", "ssl_key", "ssl_verify"}
+               "ssl_cert", "ssl_key", "ssl_verify", "host_order"}
 # Keys of the seed's [rabbitmq] section, and per-input defaults in a config with inputs.
 INPUT_DEFAULT_KEYS = {"durable", "auto_delete", "delivery_mode"}
 SEED_KEYS = {"queue", "buffer"} | INPUT_DEFAULT_KEYS
@@ -147,6 +148,7 @@ def _broker(section, environ, warnings):
         ssl_cert=section.string("ssl_cert"),
         ssl_key=section.string("ssl_key"),
         ssl_verify=section.boolean("ssl_verify", True),
+        host_order=section.choice("host_order", "ordered", HOST_ORDERS),
     )
 
 
@@ -194,15 +196,19 @@ def _input(section, defaults):
     if kind != "file" and "start_at" in section:
         raise section.error("start_at", "applies only to type = file")
     queue = section.string("queue") or name
+    arguments = _arguments(section)
+    durable = section.boolean("durable", defaults["durable"])
+    auto_delete = section.boolean("auto_delete", defaults["auto_delete"])
+    _check_replicated(section, dict(arguments), durable, auto_delete)
     return InputSettings(
         name=name, type=kind, path=os.path.abspath(os.path.expanduser(path)) if path else None,
         queue=queue,
-        durable=section.boolean("durable", defaults["durable"]),
-        auto_delete=section.boolean("auto_delete", defaults["auto_delete"]),
+        durable=durable,
+        auto_delete=auto_delete,
         delivery_mode=_delivery_mode(section, defaults["delivery_mode"]),
         exchange=section.string("exchange", ""),
         routing_key=section.string("routing_key") or queue,
-        arguments=_arguments(section),
+        arguments=arguments,
         start_at=section.choice("start_at", "end", ("beginning", "end")),
         max_line_bytes=section.integer("max_line_bytes", 1 << 20, minimum=1),
         overflow=section.choice("overflow", DEFAULT_OVERFLOW[kind], OVERFLOW_POLICIES),
@@ -222,6 +228,20 @@ def _arguments(section):
         raise section.error("arguments", "must be a JSON object, like {\"x-queue-type\": "
                                          "\"quorum\"}")
     return tuple(sorted(value.items()))
+
+
+def _check_replicated(section, arguments, durable, auto_delete):
+    """Quorum and stream queues are always durable and never auto-deleted: the broker
+    refuses any other declare (PRECONDITION_FAILED) forever, so refuse it here, once."""
+    kind = arguments.get("x-queue-type")
+    if kind not in REPLICATED_QUEUE_TYPES:
+        return
+    if not durable:
+        raise section.error("durable", f"must be True for a {kind} queue "
+                                       f"(arguments x-queue-type = {kind})")
+    if auto_delete:
+        raise section.error("auto_delete", f"must be False for a {kind} queue "
+                                           f"(arguments x-queue-type = {kind})")
 
 
 def _check_routes(path, inputs):

@@ -20,6 +20,9 @@ shutdown_timeout = 10
 [rabbitmq]
 ; One host, or a list tried in order: rabbit1, rabbit2:5673
 host = localhost
+; ordered (first host first) or shuffle (each process its own order: spreads many
+; shippers over a cluster). A lost node: the next host is tried at once.
+host_order = ordered
 port = 5672
 vhost = /
 user = guest

@@ -12,6 +12,9 @@ INPUT_TYPES = ("fifo", "stdin", "file")
 OVERFLOW_POLICIES = ("spool", "block", "drop")
 DEFAULT_OVERFLOW = {"fifo": "spool", "stdin": "block", "file": "block"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+HOST_ORDERS = ("ordered", "shuffle")
+# x-queue-type values the broker keeps only durable and never auto-deletes
+REPLICATED_QUEUE_TYPES = ("quorum", "stream")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class BrokerSettings:
     ssl_cert: Optional[str] = None
     ssl_key: Optional[str] = None
     ssl_verify: bool = True
+    host_order: str = "ordered"        # ordered | shuffle (each process its own order)
 
 
 @dataclass(frozen=True)
