@@ -26,6 +26,7 @@ from gevent.event import Event
 from tailrabbit.publisher.confirms import InputTrackers
 from tailrabbit.publisher.events import BrokerEvents
 from tailrabbit.publisher.frames import RouteEncoder
+from tailrabbit.publisher.hosts import HostRing
 from tailrabbit.publisher.parking import Backoff, Parking
 from tailrabbit.publisher.routes import reconnect_reason
 from tailrabbit.publisher.session import (CONNECTION_ERRORS, Session, SessionLost,
@@ -64,6 +65,7 @@ class Publisher(BrokerEvents):
         self._encoders = {}
         self._refresh_at = None
         self._last_write = 0.0
+        self._hosts = HostRing(broker.hosts, broker.host_order)
 
     def update(self, broker, inputs):
         """A reload. Routes of removed inputs stay while lines of theirs are pending; a
@@ -77,6 +79,7 @@ class Publisher(BrokerEvents):
         for name in new:
             self._retired.pop(name, None)
         self.broker, self.inputs = broker, new
+        self._hosts.update(broker.hosts, broker.host_order)
         if reason:
             log.info("reload: %s; reconnecting to apply it", reason)
             self._reconnect_now = True
@@ -101,25 +104,31 @@ class Publisher(BrokerEvents):
     # ---- lifecycle -------------------------------------------------------------------
 
     def run(self):
+        """Connect, serve, repeat. A lost connection is followed at once by the next host
+        (hosts.py); backoff only after a whole round of hosts failed."""
         backoff = Backoff(BACKOFF_FIRST, BACKOFF_CAP)
         while True:
-            session = self._connect()
+            session, index = self._connect()
             if session is None:
                 self.stats.connection_state = "disconnected"
+                self._hosts.round_failed()
                 delay = backoff.next()
                 log.warning("no broker answered (%s); retrying in %.1f s",
-                            ", ".join(f"{h}:{p}" for h, p in self.broker.hosts), delay)
+                            ", ".join(f"{h}:{p}" for h, p in self._hosts.hosts), delay)
                 gevent.sleep(delay)
                 continue
             started = time.monotonic()
             try:
                 self._serve(session)
+                backoff.reset()                 # a planned reconnect: same host first
             except SessionLost as error:
                 log.warning("connection to %s lost: %s; %d lines to publish again",
                             session.address, error, self._trackers.outstanding)
-                if time.monotonic() - started >= BACKOFF_RESET_AFTER:
+                lived = time.monotonic() - started
+                if lived >= BACKOFF_RESET_AFTER:
                     backoff.reset()
-                gevent.sleep(backoff.next())
+                if self._hosts.lost(index, lived, BACKOFF_RESET_AFTER):
+                    gevent.sleep(backoff.next())    # every host dropped us: back off
             finally:
                 self._resend = self._trackers.take_all() + self._resend
                 self._trackers = InputTrackers()
@@ -128,7 +137,8 @@ class Publisher(BrokerEvents):
                 session.close()
 
     def _connect(self):
-        for host, port in self.broker.hosts:
+        """The first host of the ring that takes us: (session, its index) or (None, None)."""
+        for index, (host, port) in self._hosts.round():
             self.stats.connection_state = f"connecting to {host}:{port}"
             session = Session(self.broker, host, port, self)
             try:
@@ -141,6 +151,7 @@ class Publisher(BrokerEvents):
                         "cannot connect to %s:%s: %s", host, port, describe(error))
                 session.close(timeout=0.5)
                 continue
+            self._hosts.connected(index)
             self._parking.retry_all()           # this connection is their retry
             for failure in failures:
                 self._park(failure.input.name, str(failure), DECLARE_RETRY_FIRST)
@@ -149,8 +160,8 @@ class Publisher(BrokerEvents):
                      "on" if self.broker.confirm else "off")
             self.stats.connected = True
             self.stats.connection_state = f"connected to {session.address}"
-            return session
-        return None
+            return session, index
+        return None, None
 
     # ---- one connection ---------------------------------------------------------------
 

@@ -19,6 +19,7 @@ writer, sends the close-ok (a write from the reader could land inside a half-sen
 """
 
 import logging
+import os
 import socket
 import ssl as ssl_module
 import struct
@@ -42,6 +43,12 @@ SOCKET_SETTINGS = {socket.TCP_USER_TIMEOUT: 0} if hasattr(socket, "TCP_USER_TIME
 
 
 CLOSE_OK_FRAME = struct.Struct(">BHIHHB")     # method frame: channel.close-ok, no arguments
+
+
+def connection_name():
+    """Shown by `rabbitmqctl list_connections client_properties` and the management UI,
+    so an operator can tell which shipper is on which node."""
+    return f"tailrabbit {socket.gethostname()} pid {os.getpid()}"
 
 
 class SessionLost(Exception):
@@ -93,7 +100,8 @@ class Session:
             virtual_host=broker.vhost, heartbeat=broker.heartbeat,
             connect_timeout=broker.connect_timeout, socket_settings=SOCKET_SETTINGS,
             ssl=ssl_options(broker, host), on_blocked=self._on_blocked,
-            on_unblocked=self._on_unblocked, client_properties={"product": "tailrabbit"})
+            on_unblocked=self._on_unblocked, client_properties={"product": "tailrabbit",
+                                                           "connection_name": connection_name()})
         self.heartbeat = broker.heartbeat
         self.channels = {}             # input name -> id of its publishing channel
         self._close_oks = []           # ids of channels the broker closed, to answer

@@ -1,0 +1,82 @@
+"""Scenarios 1 and 2 of the cluster issue: the node tailrabbit is connected to is killed;
+the node leading its quorum queue is killed. FIFO traffic at 1,000 lines/s throughout."""
+
+import os
+import time
+
+from helpers import unique, wait_for
+from integration.test_fifo import open_writer
+from cluster.traffic import (LOG_FORMAT, Consumer, TimedWriter, declare_on, reconnects,
+                             report, unconfirmed_at_losses)
+
+RATE, COUNT = 1000, 8000
+
+
+def fifo_input(config, tmp_path, queue, name="web"):
+    path = str(tmp_path / f"{name}.fifo")
+    config[f"input:{name}"] = {"type": "fifo", "path": path, "queue": queue,
+                               "arguments": '{"x-queue-type": "quorum"}'}
+    config["logging"] = {"log_format": LOG_FORMAT}
+    return path
+
+
+def test_killing_the_connected_node_loses_nothing_and_reconnects_to_the_next_at_once(
+        cluster, cluster_config, tailrabbit_factory, tmp_path):
+    queue = unique("tr-qq")
+    path = fifo_input(cluster_config, tmp_path, queue)
+    proc = tailrabbit_factory(cluster_config)
+    proc.wait_log("connected to")
+    first = wait_for(lambda: cluster.node_of(proc.pid), message="tailrabbit's connection")
+    survivor = next(n for n in cluster.nodes if n.node != first)
+    consumer = Consumer(survivor.address, queue).start()
+    os.close(open_writer(path))
+    writer = TimedWriter(path, COUNT, RATE, prefix=b"node-loss").start()
+    wait_for(lambda: writer.written > 3000, message="traffic")
+    killed = time.monotonic()
+    cluster.by_name(first).kill()
+    writer.join()
+    consumer.wait_count(COUNT)
+    assert proc.stop() == 0, proc.log()
+    consumer.stop()
+    (took, lost_at, now_at), = reconnects(proc)
+    assert lost_at == cluster.by_name(first).address and now_at != lost_at
+    # the next host at once: no backoff, no second attempt at the dead node
+    assert "no broker answered" not in proc.log() and took < 1.0, proc.log()
+    duplicates = report("node loss", consumer.bodies(), writer.expected(),
+                        reconnect_s=took,
+                        first_line_after_kill_s=consumer.first_after(killed) - killed,
+                        stall_s=consumer.longest_gap(), writer_late_s=writer.late)
+    assert duplicates <= unconfirmed_at_losses(proc)
+    assert writer.late < 1.0                      # the FIFO writer was never blocked
+
+
+def test_killing_the_quorum_leader_loses_nothing(cluster, cluster_config,
+                                                 tailrabbit_factory, tmp_path):
+    a, b, c = cluster.nodes
+    queue = unique("tr-qq")
+    declare_on(b, queue, **{"x-queue-type": "quorum"})        # leader: b
+    assert cluster.leader_of(queue) == b.node
+    cluster_config["rabbitmq"]["host"] = ", ".join(n.address for n in (a, c, b))
+    path = fifo_input(cluster_config, tmp_path, queue)
+    proc = tailrabbit_factory(cluster_config)
+    proc.wait_log("connected to")
+    assert wait_for(lambda: cluster.node_of(proc.pid)) == a.node
+    consumer = Consumer(c.address, queue).start()
+    os.close(open_writer(path))
+    writer = TimedWriter(path, COUNT, RATE, prefix=b"leader-loss").start()
+    wait_for(lambda: writer.written > 3000, message="traffic")
+    killed = time.monotonic()
+    b.kill()
+    new_leader = wait_for(lambda: cluster.leader_of(queue) not in (None, "", b.node)
+                          and cluster.leader_of(queue), timeout=30, message="a new leader")
+    elected = time.monotonic() - killed
+    writer.join()
+    consumer.wait_count(COUNT)
+    assert proc.stop() == 0, proc.log()
+    consumer.stop()
+    assert reconnects(proc) == []                   # the connection to a never dropped
+    duplicates = report("leader loss", consumer.bodies(), writer.expected(),
+                        new_leader=new_leader.split("@")[0], elected_s=elected,
+                        stall_s=consumer.longest_gap(), writer_late_s=writer.late)
+    assert duplicates <= unconfirmed_at_losses(proc)
+    assert writer.late < 1.0
