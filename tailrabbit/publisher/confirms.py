@@ -16,6 +16,7 @@ class ConfirmTracker:
         self._acked_above = set()  # single acks beyond acked_upto
         self._in_flight = deque()  # (last_tag, batch), in publish order
         self.outstanding = 0       # lines published and not yet released
+        self.outstanding_bytes = 0  # their bytes: long lines must not pile up in memory
 
     def __len__(self):
         return len(self._in_flight)
@@ -25,6 +26,7 @@ class ConfirmTracker:
         self.next_tag += len(batch.lines)
         self._in_flight.append((self.next_tag - 1, batch))
         self.outstanding += len(batch.lines)
+        self.outstanding_bytes += sum(map(len, batch.lines))
 
     def ack(self, tag, multiple):
         """Record an ack; returns the batches now fully confirmed, in order."""
@@ -43,6 +45,7 @@ class ConfirmTracker:
         while in_flight and in_flight[0][0] <= self.acked_upto:
             batch = in_flight.popleft()[1]
             self.outstanding -= len(batch.lines)
+            self.outstanding_bytes -= sum(map(len, batch.lines))
             released.append(batch)
         return released
 
@@ -53,7 +56,7 @@ class ConfirmTracker:
         """Every batch not yet confirmed, in publish order (to publish again)."""
         batches = [batch for _, batch in self._in_flight]
         self._in_flight.clear()
-        self.outstanding = 0
+        self.outstanding = self.outstanding_bytes = 0
         return batches
 
 
@@ -70,6 +73,10 @@ class InputTrackers:
     @property
     def outstanding(self):
         return sum(tracker.outstanding for tracker in self._trackers.values())
+
+    @property
+    def outstanding_bytes(self):
+        return sum(tracker.outstanding_bytes for tracker in self._trackers.values())
 
     def add(self, batch):
         tracker = self._trackers.get(batch.input)

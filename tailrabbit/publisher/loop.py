@@ -35,6 +35,7 @@ from tailrabbit.publisher.session import (CONNECTION_ERRORS, Session, SessionLos
 log = logging.getLogger("tailrabbit.publisher")
 
 CONFIRM_WINDOW = 50000        # lines published and not yet confirmed, at most
+CONFIRM_WINDOW_BYTES = 16 << 20   # and their bytes: memory stays near buffer_bytes
 LINES_PER_WRITE = 512         # lines taken from the buffer for one sendall, about
 REFRESH_CONFIRM_WAIT = 30.0   # a planned reconnect waits this long for outstanding confirms
 BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0
@@ -188,7 +189,8 @@ class Publisher(BrokerEvents):
                 self._unblocked.clear()
                 gevent.wait([self._unblocked, session.failed], timeout=tick, count=1)
                 continue
-            if self._trackers.outstanding >= CONFIRM_WINDOW:
+            if (self._trackers.outstanding >= CONFIRM_WINDOW
+                    or self._trackers.outstanding_bytes >= CONFIRM_WINDOW_BYTES):
                 self._acked.clear()
                 gevent.wait([self._acked, session.failed], timeout=tick, count=1)
                 continue

@@ -54,3 +54,16 @@ def test_input_trackers_count_tags_per_input_channel_and_forget_a_taken_input():
     assert trackers.ack("a", 3, True) == []          # a late ack of a taken input: nothing
     trackers.add(batch(1, "b"))
     assert [len(b) for b in trackers.take_all()] == [1] and trackers.outstanding == 0
+
+
+def test_bytes_in_flight_are_counted_so_long_lines_cannot_pile_up():
+    """The publisher also stops at a window of bytes: 50,000 lines of 512 KiB in flight
+    would be 25 GB outside the buffer's byte bound."""
+    tracker = ConfirmTracker()
+    tracker.add(Batch("x", [b"a" * 1000, b"b" * 24]))
+    tracker.add(Batch("x", [b"c" * 100]))
+    assert tracker.outstanding_bytes == 1124
+    tracker.ack(2, True)
+    assert tracker.outstanding_bytes == 100
+    tracker.take_all()
+    assert tracker.outstanding_bytes == 0
