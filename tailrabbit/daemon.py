@@ -86,9 +86,9 @@ class Daemon:
         if self.settings.process.stats_interval:
             self._timers.append(gevent.spawn(self._log_stats_forever))
         self._timers.append(gevent.spawn(self._save_checkpoints_forever))
-        log.info("tailrabbit started: %d inputs (%s), buffer %d lines",
+        log.info("tailrabbit started: %d inputs (%s), buffer %d lines or %d bytes",
                  len(items), ", ".join(f"{i.name}:{i.kind}" for i in items),
-                 self.settings.process.buffer)
+                 self.settings.process.buffer, self.settings.process.buffer_bytes)
 
     def run(self):
         """Dispatch control messages until the process should exit; returns the status."""
@@ -215,7 +215,7 @@ class Daemon:
     # ---- stats -----------------------------------------------------------------------
 
     def log_stats(self):
-        self.stats.log(self.buffer.held)
+        self.stats.log(self.buffer.held, self.buffer.held_bytes)
 
     def _log_stats_forever(self):
         while True:

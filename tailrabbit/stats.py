@@ -32,17 +32,9 @@ class Stats:
             stats = self.inputs[input_name] = InputStats()
         return stats
 
-    def log(self, buffered_of, buffered_bytes_of=None):
+    def log(self, buffered_of, buffered_bytes_of):
         """One INFO line per input; `buffered_of(name)` gives the lines it holds now,
-        `buffered_bytes_of(name)` their bytes.
-
-        Without `buffered_bytes_of`, the `held_bytes` of the buffer whose bound method
-        `buffered_of` is (the daemon passes `buffer.held`) is used, so a caller written
-        before the byte bound still logs both figures.
-        """
-        if buffered_bytes_of is None:
-            buffered_bytes_of = getattr(getattr(buffered_of, "__self__", None),
-                                        "held_bytes", lambda name: 0)
+        `buffered_bytes_of(name)` their bytes."""
         for name, counters in self.inputs.items():
             figures = " ".join(f"{key}={getattr(counters, key)}" for key in COUNTERS)
             log.info("stats input=%s %s buffered=%d buffered_bytes=%d connection=%s", name,
