@@ -80,12 +80,24 @@ def intact(tailer):
 
 
 class CopyWatch:
-    """A match judged a copy of `original`, known equal to it on its first `matched` bytes."""
+    """A match judged a copy of `original`, known equal to it on its first `matched` bytes.
+    `identity`: the match's when judged (an inode reused by another file is not it).
+    `compared` is False when the original was truncated before the comparison ended: the
+    match is not read until the truncation handler has looked for the copy."""
 
-    __slots__ = ("inode", "original", "matched", "since")
+    __slots__ = ("identity", "original", "matched", "since", "compared")
 
-    def __init__(self, inode, original, matched, now):
-        self.inode, self.original, self.matched, self.since = inode, original, matched, now
+    def __init__(self, identity, original, matched, now, compared=True):
+        self.identity, self.original, self.matched = identity, original, matched
+        self.since, self.compared = now, compared
+
+    @property
+    def inode(self):
+        return self.identity.inode
+
+    def still(self, fd, identity):
+        """The match at `fd` is still the file this watch judged."""
+        return identity.inode == self.inode and same_content_start(fd, self.identity)
 
 
 class CopyJudge:
@@ -100,14 +112,18 @@ class CopyJudge:
         self.watches.pop(path, None)
 
     def keep_only(self, paths):
-        for path in [p for p in self.watches if p not in paths]:
-            del self.watches[path]
+        """Drop the watches of paths gone or naming another file (`paths`: path -> inode)."""
+        for path, watch in list(self.watches.items()):
+            if paths.get(path) != watch.inode:
+                del self.watches[path]
 
     def detach(self, original):
         """`original` was truncated: its copies hold only bytes shipped from it; from now
         on only bytes added to them are new."""
-        for path, watch in self.watches.items():
-            if watch.original is original:
+        for path, watch in list(self.watches.items()):
+            if watch.original is original and not watch.compared:
+                del self.watches[path]          # judged again at the next look
+            elif watch.original is original:
                 watch.original = None
                 try:
                     watch.matched = max(watch.matched, os.stat(path).st_size)
@@ -118,7 +134,7 @@ class CopyJudge:
         """Where to start reading the new match `path`: None while it is a copy (do not
         read it), else an offset (0 for a new file)."""
         watch = self.watches.get(path)
-        if watch is None or watch.inode != identity.inode or size < watch.matched:
+        if watch is None or not watch.still(fd, identity) or size < watch.matched:
             watch = self._first_look(path, fd, identity, size, tracked, now)
             if watch is None:
                 self.forget(path)
@@ -151,9 +167,9 @@ class CopyJudge:
             if not intact(original):
                 # Truncated before or while we compared (logrotate runs beside us): the
                 # next poll's truncation handler decides what this match is.
-                return CopyWatch(identity.inode, original, equal, now)
+                return CopyWatch(identity, original, equal, now, compared=False)
             if not differs and (equal == size or equal > 0):
-                return CopyWatch(identity.inode, original, equal, now)
+                return CopyWatch(identity, original, equal, now)
         return None
 
     def _departure(self, watch, fd, size, now):
@@ -190,7 +206,7 @@ def find_copy(tailer, judge, reading, known, matches):
     if fd is not None:
         return name, fd, True
     for path, watch in list(judge.watches.items()):
-        if watch.original is tailer:
+        if watch.original is tailer and watch.compared:
             fd = _open_inode(path, watch.inode)
             if fd is not None:
                 return path, fd, True

@@ -56,7 +56,8 @@ class FileInput(Input):
         self._draining = []          # tailers of files renamed away or deleted
         self._first_start = True
         self._warned_missing = False
-        self._refused = set()        # matches never opened (warned once each)
+        self._allowed = {}           # path -> inode of matches that may be read
+        self._warned = set()         # reasons for refusing a match, warned once each
         self._paths = {}             # the matches of the current poll
 
     # ---- the greenlet ----------------------------------------------------------------
@@ -137,27 +138,33 @@ class FileInput(Input):
                 st = os.stat(path)
             except OSError:
                 continue
-            if os.path.isfile(path) and not self._refuse(path):
-                found[path] = (st.st_dev, st.st_ino)
+            inode = (st.st_dev, st.st_ino)
+            if os.path.isfile(path) and not self._refuse(path, inode):
+                found[path] = inode
         if not found and not self._warned_missing and not self._tailers:
             log.warning("input %s: %s does not exist yet; waiting for it", self.name,
                         self.pattern)
             self._warned_missing = True
         return found
 
-    def _refuse(self, path):
-        """Compressed matches and files under state_dir are never opened."""
-        if path in self._refused:
-            return True
-        if is_compressed(path):
-            reason = "it is compressed (a rotated copy: its lines were shipped as text)"
-        elif os.path.commonpath([os.path.realpath(path), self.state_dir]) == self.state_dir:
-            reason = f"it is under state_dir {self.state_dir} (tailrabbit's own files)"
-        else:
+    def _refuse(self, path, inode):
+        """Compressed glob matches and files under state_dir are never opened; one WARNING
+        per input and reason (a rotation makes a new .gz name every time)."""
+        if self._allowed.get(path) == inode:
             return False
-        self._refused.add(path)
-        log.warning("input %s: %s matches %s but is not read: %s", self.name, path,
-                    self.pattern, reason)
+        if self.is_glob and is_compressed(path):
+            reason = "compressed (a rotated copy: its lines were shipped as text)"
+        elif os.path.commonpath([os.path.realpath(path), self.state_dir]) == self.state_dir:
+            reason = f"under state_dir {self.state_dir} (tailrabbit's own files)"
+        else:
+            if len(self._allowed) > 100000:
+                self._allowed.clear()
+            self._allowed[path] = inode
+            return False
+        if reason not in self._warned:
+            self._warned.add(reason)
+            log.warning("input %s: %s matches %s but is not read, nor any other match "
+                        "that is %s", self.name, path, self.pattern, reason)
         return True
 
     def _rotated_away(self, path, tailer, now):
