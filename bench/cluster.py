@@ -1,0 +1,165 @@
+"""Cluster benchmark: a private 3-node RabbitMQ cluster on this machine (the test fixture's,
+tests/cluster/cluster.py; the shared broker on 5672 is never touched), in one run:
+
+    throughput   lines/s into a quorum queue and into a classic queue on the same cluster,
+                 for tailrabbit (stdin input, confirms on, timed until it exits: every line
+                 confirmed) and rabbitmq-c's amqp-publish (no confirms, timed until every
+                 line is in the queue), persistent messages, all to node 1
+    recovery     FIFO traffic at 1,000 lines/s into a quorum queue; the node tailrabbit is
+                 connected to (node loss), or the node leading the queue (leader loss), is
+                 killed -9, REPS times each: the reconnect time (from tailrabbit's log) and
+                 the time until the first line written after the kill reaches a consumer;
+                 median and max, and lost / duplicated lines over all repetitions
+
+    .venv/bin/python bench/cluster.py [--lines 100000] [--size 100] [--reps 5]
+
+Machines here are noisy (2 cores shared): read the ratios, not the absolute rates.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "tests"), ROOT]
+
+from cluster.cluster import Cluster                              # noqa: E402
+from cluster.traffic import (LOG_FORMAT, Consumer, TimedWriter, declare_on,  # noqa: E402
+                             reconnects)
+from helpers import Broker, Tailrabbit, unique, wait_for, write_config  # noqa: E402
+from integration.test_fifo import open_writer                    # noqa: E402
+
+QUORUM = {"x-queue-type": "quorum"}
+
+
+def config_for(cluster, tmp, inputs, hosts=None):
+    state = tempfile.mkdtemp(dir=tmp, prefix="state-")
+    return write_config(os.path.join(tmp, unique("bench") + ".ini"), {
+        "tailrabbit": {"state_dir": state, "stats_interval": 0, "shutdown_timeout": 5},
+        "rabbitmq": {"host": ", ".join(n.address for n in hosts or cluster.nodes),
+                     "refresh": "None", "heartbeat": 5, "connect_timeout": 2},
+        "logging": {"log_format": LOG_FORMAT},
+        **inputs})
+
+
+def throughput(cluster, tmp, data, count, kind, publisher):
+    node = cluster.nodes[0]
+    queue = unique(f"bench-{kind}")
+    arguments = QUORUM if kind == "quorum" else {}
+    declare_on(node, queue, **arguments)
+    checker = Broker(node.address)
+    checker.queues.append(queue)
+    try:
+        started = time.monotonic()
+        with open(data, "rb") as handle:
+            if publisher == "tailrabbit":
+                arguments_text = '{"x-queue-type": "quorum"}' if arguments else ""
+                keys = {"type": "stdin", "queue": queue}
+                if arguments_text:
+                    keys["arguments"] = arguments_text
+                config = config_for(cluster, tmp, {"input:bulk": keys})
+                subprocess.run([sys.executable, "-m", "tailrabbit", "-c", str(config),
+                                "-l", "WARNING"], stdin=handle, check=True, cwd=ROOT)
+            else:
+                subprocess.run(["amqp-publish", "-l", "-p", "-r", queue, "-s",
+                                node.address], stdin=handle, check=True)
+        checker.wait_depth(queue, count, timeout=600)
+        return count / (time.monotonic() - started)
+    finally:
+        checker.close()
+
+
+def recovery(cluster, tmp, what):
+    """One repetition: (reconnect s or None, delivery resumed s, lost, duplicates)."""
+    a, b, c = cluster.nodes
+    queue = unique("bench-rec")
+    if what == "leader loss":
+        declare_on(b, queue, **QUORUM)                     # leader b, tailrabbit on a
+        hosts = (a, c, b)
+    else:
+        hosts = (a, b, c)
+    fifo = os.path.join(tmp, unique("rec") + ".fifo")
+    config = config_for(cluster, tmp, {"input:web": {
+        "type": "fifo", "path": fifo, "queue": queue,
+        "arguments": '{"x-queue-type": "quorum"}'}}, hosts)
+    proc = Tailrabbit(str(config), str(config) + ".log")
+    try:
+        proc.wait_log("connected to")
+        on = wait_for(lambda: cluster.node_of(proc.pid))
+        victim = cluster.by_name(on) if what == "node loss" else b
+        watcher = c if victim is not c else b
+        consumer = Consumer(watcher.address, queue).start()
+        os.close(open_writer(fifo))
+        writer = TimedWriter(fifo, 6000, 1000, prefix=b"rec").start()
+        wait_for(lambda: writer.written > 2000, message="traffic")
+        killed, at_kill = time.monotonic(), writer.written
+        victim.kill()
+        writer.join()
+        consumer.wait_count(writer.count)
+        assert proc.stop() == 0
+        consumer.stop()
+        resumed = next(stamp for stamp, body in consumer.arrivals
+                       if int(body.split()[1]) >= at_kill) - killed
+        bodies = consumer.bodies()
+        lost = len(set(writer.expected()) - set(bodies))
+        duplicates = len(bodies) - len(set(bodies))
+        moves = reconnects(proc)
+        return (moves[0][0] if moves else None), resumed, lost, duplicates
+    finally:
+        proc.kill()
+        for node in cluster.nodes:
+            if not node.running:
+                node.start()
+        cluster.wait_running(3)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=100000)
+    parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="tr-bench-cluster-")
+    cluster = Cluster(os.path.join(tmp, "cluster"))
+    try:
+        cluster.start()
+        print(f"3-node cluster (RabbitMQ, private, 127.0.0.1) started in "
+              f"{cluster.started_in:.1f} s")
+        data = os.path.join(tmp, "lines")
+        with open(data, "wb") as handle:
+            for i in range(args.lines):
+                handle.write((b"%09d " % i).ljust(args.size, b"x") + b"\n")
+        publishers = ["tailrabbit"] + (["amqp-publish"] if shutil.which("amqp-publish")
+                                       else [])
+        print(f"\n| {args.lines:,} lines of {args.size} B, persistent | "
+              + " | ".join(f"{p} lines/s" for p in publishers) + " |")
+        print("|---|" + "---:|" * len(publishers))
+        for kind in ("quorum", "classic"):
+            rates = [throughput(cluster, tmp, data, args.lines, kind, p)
+                     for p in publishers]
+            print(f"| {kind} queue | " + " | ".join(f"{r:,.0f}" for r in rates) + " |")
+        print(f"\n| recovery, {args.reps} repetitions, quorum queue, 1,000 lines/s | "
+              "reconnect median / max | delivery resumed median / max | lost | "
+              "duplicates |")
+        print("|---|---:|---:|---:|---:|")
+        for what in ("node loss", "leader loss"):
+            runs = [recovery(cluster, tmp, what) for _ in range(args.reps)]
+            moves = [r[0] for r in runs if r[0] is not None]
+            resumed = [r[1] for r in runs]
+            move_text = (f"{statistics.median(moves):.2f} / {max(moves):.2f} s" if moves
+                         else "no reconnect (connection kept)")
+            print(f"| {what} | {move_text} | {statistics.median(resumed):.2f} / "
+                  f"{max(resumed):.2f} s | {sum(r[2] for r in runs)} | "
+                  f"{sum(r[3] for r in runs)} |")
+    finally:
+        cluster.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
