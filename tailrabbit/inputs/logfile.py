@@ -238,11 +238,12 @@ class FileInput(Input):
                 log.info("input %s: %s was copied and truncated; read its tail from %s",
                          self.name, tailer.path, name)
             else:
-                self.copies.skipped_lines += count_lines(fd, start)
+                skipped = count_lines(fd, start)
+                self.copies.skipped_lines += skipped
                 log.warning("input %s: %s was truncated; %s, new and starting with the same "
                             "bytes, is taken for its copy: its first %d lines are not "
                             "shipped again (%d such lines so far)", self.name, tailer.path,
-                            name, count_lines(fd, start), self.copies.skipped_lines)
+                            name, skipped, self.copies.skipped_lines)
             self._drain_copy(name, fd, start, now)
         else:
             log.warning("input %s: %s was truncated; reading it again from the start "
