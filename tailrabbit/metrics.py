@@ -22,6 +22,8 @@ COUNTERS = (
     ("dropped", "tailrabbit_lines_dropped", "Lines dropped (overflow = drop, spool full)."),
     ("truncated", "tailrabbit_lines_truncated", "Lines cut at max_line_bytes."),
     ("returned", "tailrabbit_lines_returned", "Lines the broker returned as unroutable."),
+    ("skipped", "tailrabbit_lines_skipped", "Lines of a file judged a copy of lines "
+                                            "already shipped, not shipped again."),
 )
 
 

@@ -9,7 +9,8 @@ import logging
 
 log = logging.getLogger("tailrabbit.stats")
 
-COUNTERS = ("read", "published", "confirmed", "spooled", "dropped", "truncated", "returned")
+COUNTERS = ("read", "published", "confirmed", "spooled", "dropped", "truncated", "returned",
+            "skipped")
 
 
 class InputStats:

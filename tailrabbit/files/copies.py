@@ -103,10 +103,16 @@ class CopyWatch:
 class CopyJudge:
     """Per file input: the matches currently judged copies, and lines never read from them."""
 
-    def __init__(self, input_name):
+    def __init__(self, input_name, stats=None):
         self.input_name = input_name
+        self.stats = stats          # InputStats: `skipped` counts what is never shipped
         self.watches = {}           # path -> CopyWatch
         self.skipped_lines = 0      # lines of departed copies left to their original
+
+    def count_skipped(self, lines):
+        self.skipped_lines += lines
+        if self.stats is not None:
+            self.stats.skipped += lines
 
     def forget(self, path):
         self.watches.pop(path, None)
@@ -149,7 +155,7 @@ class CopyJudge:
         self.forget(path)
         start = line_start_before(fd, departed)
         skipped = count_lines(fd, start)
-        self.skipped_lines += skipped
+        self.count_skipped(skipped)
         if skipped:
             log.warning("input %s: %s grew with lines that %s does not have; it is read "
                         "from offset %d; its first %d lines (%d bytes) are the same as %s's "

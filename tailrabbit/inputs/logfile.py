@@ -50,7 +50,7 @@ class FileInput(Input):
         self.is_glob = glob.has_magic(self.pattern)
         self.store = CheckpointStore(state_dir, settings.name)
         self.state_dir = os.path.realpath(state_dir)
-        self.copies = CopyJudge(settings.name)
+        self.copies = CopyJudge(settings.name, self.stats)
         self._wake = Event()
         self._tailers = {}           # path -> FileTailer of the file that path names now
         self._draining = []          # tailers of files renamed away or deleted
@@ -239,7 +239,7 @@ class FileInput(Input):
                          self.name, tailer.path, name)
             else:
                 skipped = count_lines(fd, start)
-                self.copies.skipped_lines += skipped
+                self.copies.count_skipped(skipped)
                 log.warning("input %s: %s was truncated; %s, new and starting with the same "
                             "bytes, is taken for its copy: its first %d lines are not "
                             "shipped again (%d such lines so far)", self.name, tailer.path,

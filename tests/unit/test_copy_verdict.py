@@ -9,6 +9,7 @@ from tailrabbit.files import copies
 from tailrabbit.files.copies import CopyJudge
 from tailrabbit.files.identity import identify
 from tailrabbit.files.rotated import looks_rotated
+from tailrabbit.stats import InputStats
 
 HEADER = b"#Fields: " + b" ".join(b"cs-field-%02d" % i for i in range(30)) + b"\n"
 
@@ -83,7 +84,8 @@ def test_a_copy_in_progress_stays_a_copy_until_it_departs(tmp_path, judge_of, ca
     content = HEADER + lines(b"a", 50)
     (tmp_path / "a.log").write_bytes(content)
     tracked = [Tailed(tmp_path / "a.log")]
-    judge = CopyJudge("api")
+    stats = InputStats()
+    judge = CopyJudge("api", stats)
     copy = tmp_path / "a.log-20261127"
     for size in (0, 10, 300, len(content)):                # cp writes it bit by bit
         copy.write_bytes(content[:size])
@@ -95,6 +97,7 @@ def test_a_copy_in_progress_stays_a_copy_until_it_departs(tmp_path, judge_of, ca
     with caplog.at_level(logging.WARNING):
         assert judge_of(judge, copy, tracked) == len(content)
     assert judge.skipped_lines == 51 and "its first 51 lines" in caplog.text
+    assert stats.skipped == 51          # in the stats line and tailrabbit_lines_skipped_total
 
 
 def test_a_copy_longer_than_its_idle_original_departs_after_settling(tmp_path, judge_of):
