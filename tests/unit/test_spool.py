@@ -9,7 +9,7 @@ import time
 import gevent
 import pytest
 
-import tailrabbit.spool as spool_module
+import tailrabbit.spool.store as spool_module
 from tailrabbit.buffer import LineBuffer
 from tailrabbit.line import Batch
 from tailrabbit.spool import Spool

@@ -2,7 +2,7 @@
 (overflow = spool), and where a graceful stop puts the lines it could not deliver.
 
 Layout: `state_dir/spool/<input>/` holds segment files `<seq>.seg` (the batch format is in
-spool_format.py) and `position.json`. Segments are replayed in sequence order into the
+format.py) and `position.json`. Segments are replayed in sequence order into the
 buffer, before any newer line of the input (while the spool holds anything, new lines are
 appended to it). `position.json` is the first byte not yet *confirmed* by the broker: a
 replayed batch moves it only when confirmed, so a crash replays (repeats) rather than loses.
@@ -15,10 +15,10 @@ Failures are accounted, never silent and never fatal:
   reader detects it) and the range is remembered, so replay skips it with an ERROR.
 - Damaged content (a bad header, a count past the end) is skipped range by range, each with
   one ERROR giving bytes and lines, and the lines counted as dropped; replay resumes at the
-  next provably valid batch (spool_format.resync).
+  next provably valid batch (format.resync).
 
 A graceful stop prepends what is still unconfirmed in memory as a new segment numbered
-before the others (spool_restart.py: how it survives a SIGKILL at any point).
+before the others (restart.py: how it survives a SIGKILL at any point).
 """
 
 import json
@@ -27,12 +27,12 @@ import os
 
 from gevent.event import Event
 
-from tailrabbit import spool_restart
+from tailrabbit.spool import restart as spool_restart
 from tailrabbit.logsetup import RateLimitedLog
-from tailrabbit.spool_files import (discard, make_private_directory, open_private_append,
+from tailrabbit.spool.files import (discard, make_private_directory, open_private_append,
                                     write_private_file)
-from tailrabbit.spool_format import Damaged, count_lines, encode, read_batch, resync
-from tailrabbit.spool_restart import FIRST_SEQ
+from tailrabbit.spool.format import Damaged, count_lines, encode, read_batch, resync
+from tailrabbit.spool.restart import FIRST_SEQ
 
 log = logging.getLogger("tailrabbit.spool")
 
@@ -163,7 +163,7 @@ class Spool:
     def prepend(self, batches):
         """A graceful stop: `batches` (every unconfirmed batch of the input still in
         memory, oldest first, replayed ones included) go before what was never replayed,
-        crash-safe; OSError (a full disk) leaves the spool as it was. See spool_restart."""
+        crash-safe; OSError (a full disk) leaves the spool as it was. See restart.py."""
         spool_restart.prepend(self, batches)
 
     def _position_data(self):

@@ -7,10 +7,10 @@ import json
 import logging
 import os
 
-from tailrabbit.spool_files import (FILE_MODE, TEMP_SUFFIX, commit_temp, create_temp,
+from tailrabbit.spool.files import (FILE_MODE, TEMP_SUFFIX, commit_temp, create_temp,
                                     discard, make_private_directory, write_all,
                                     write_private_file)
-from tailrabbit.spool_format import encode
+from tailrabbit.spool.format import encode
 
 log = logging.getLogger("tailrabbit.spool")
 
