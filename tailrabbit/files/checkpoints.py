@@ -8,11 +8,13 @@ On disk (`state_dir/checkpoints-<input>.json`), format version 1:
 
 `offset` is the byte just after the last line the broker confirmed. Writes are atomic: a
 temp file `.new`, fsync, rename, fsync of the directory; a crash leaves either the old or
-the new file whole. A corrupt file is survived with a WARNING. Records of files not seen
+the new file whole. The files are 0600 whatever the umask, and a link planted at their
+paths is never written or read through (they hold log paths and positions). A corrupt file is survived with a WARNING. Records of files not seen
 for EXPIRE_SECONDS are dropped when saving (a record loaded at start is kept: its file may
 simply have been idle). The store never reads logs; the tailers never write JSON.
 """
 
+import errno
 import json
 import logging
 import math
@@ -118,12 +120,19 @@ class CheckpointStore:
 
     def _read(self, path):
         try:
-            with open(path, "rb") as handle:
-                raw = handle.read()
+            raw = _read_nofollow(path)
         except FileNotFoundError:
             return None
         except OSError as error:
-            log.warning("%s: cannot read checkpoints (%s)", path, error.strerror)
+            if error.errno == errno.ELOOP:
+                # A link where we keep our own files was planted: never read through it
+                # (a forged file would set the paths and offsets we resume from).
+                log.warning("%s is a symbolic link, not a file tailrabbit wrote; not read",
+                            path)
+                if path.endswith(".new"):
+                    return None          # the main file may still be ours
+            else:
+                log.warning("%s: cannot read checkpoints (%s)", path, error.strerror)
             self.loaded_existing = True
             return None
         try:
@@ -189,11 +198,8 @@ class CheckpointStore:
                 "files": [r.to_json() for r in self.records.values()]}
         temp = self.path + ".new"
         directory = os.path.dirname(self.path)
-        os.makedirs(directory, exist_ok=True)
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        _write_private(temp, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
         os.replace(temp, self.path)
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
@@ -201,6 +207,39 @@ class CheckpointStore:
         finally:
             os.close(dir_fd)
         self.dirty = False
+
+
+def _read_nofollow(path):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def _write_private(path, data):
+    """Write `data` to a new file at `path`, mode 0600 whatever the umask, fsynced.
+
+    The file holds log paths and positions: only we may read it, and nobody may make us
+    write elsewhere. A temp file left by an interrupted save is unlinked first (unlink
+    removes a link, never its target); O_CREAT|O_EXCL|O_NOFOLLOW then refuses anything
+    planted at the path in between, a link included, instead of writing through it.
+    fchmod sets exactly 0600: the mode given to open is narrowed by the umask.
+    Rejected: open(path, "w") follows a planted link and truncates its target; an lstat
+    check before the open races with whoever plants the link.
+    """
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _natural(value, limit=None):

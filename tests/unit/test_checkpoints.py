@@ -178,3 +178,79 @@ def test_the_first_start_is_recorded_even_with_no_file(tmp_path):
     store.save()
     again = CheckpointStore(str(tmp_path), "api")
     assert again.load() is True and again.records == {}
+
+
+# ---- private files (issue 9): 0600 whatever the umask, no planted link followed --------
+
+import pytest  # noqa: E402
+import stat  # noqa: E402
+
+
+def _saved_store(tmp_path, name="x"):
+    store = CheckpointStore(str(tmp_path), name)
+    store.add(FileIdentity(1, 2, "ab", 2), "/x.log", 10)
+    return store
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_checkpoint_files_are_0600_whatever_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        store = _saved_store(tmp_path)
+        store.save()
+        mode = stat.S_IMODE((tmp_path / "checkpoints-x.json").stat().st_mode)
+        assert mode == 0o600, f"umask {umask:03o}: checkpoint mode {mode:03o}"
+        # a file left by an older version with a wider mode is replaced by a 0600 one
+        (tmp_path / "checkpoints-x.json").chmod(0o644)
+        store.add(FileIdentity(1, 3, "cd", 2), "/y.log", 5)
+        store.save()
+        assert stat.S_IMODE((tmp_path / "checkpoints-x.json").stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_a_missing_state_dir_is_created_0700(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        store = _saved_store(tmp_path / "state")
+        store.save()
+        assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022])
+def test_a_planted_link_at_the_temp_path_is_never_written_through(tmp_path, umask):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"do not touch\n")
+    victim.chmod(0o644)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    os.symlink(victim, state / "checkpoints-x.json.new")
+    old = os.umask(umask)
+    try:
+        store = _saved_store(state)
+        store.save()
+    finally:
+        os.umask(old)
+    assert victim.read_bytes() == b"do not touch\n"
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+    assert not os.path.lexists(state / "checkpoints-x.json.new")
+    saved = state / "checkpoints-x.json"
+    assert not saved.is_symlink() and stat.S_IMODE(saved.stat().st_mode) == 0o600
+    again = CheckpointStore(str(state), "x")
+    assert again.load() and again.records[(1, 2)].offset == 10
+
+
+def test_a_planted_link_at_the_temp_path_is_not_read_at_load(tmp_path):
+    """A `.new` is read first at load (an interrupted save); a link there is not ours."""
+    store = _saved_store(tmp_path)
+    store.save()
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({"version": 1, "files": [
+        {"dev": 1, "ino": 2, "fingerprint": "ab", "fingerprint_bytes": 2,
+         "path": "/x.log", "offset": 999}]}))
+    os.symlink(forged, tmp_path / "checkpoints-x.json.new")
+    again = CheckpointStore(str(tmp_path), "x")
+    assert again.load() and again.records[(1, 2)].offset == 10
