@@ -27,7 +27,7 @@ INPUT_DEFAULT_KEYS = {"durable", "auto_delete", "delivery_mode"}
 SEED_KEYS = {"queue", "buffer"} | INPUT_DEFAULT_KEYS
 INPUT_KEYS = {"type", "path", "queue", "durable", "auto_delete", "delivery_mode", "exchange",
               "routing_key", "arguments", "start_at", "max_line_bytes", "overflow",
-              "rotate_wait"}
+              "rotate_wait", "follow_symlinks"}
 LOGGING_KEYS = {"level", "log_format", "log_datefmt"}
 
 
@@ -195,6 +195,8 @@ def _input(section, defaults):
         raise section.error("path", "does not apply to type = stdin")
     if kind != "file" and "start_at" in section:
         raise section.error("start_at", "applies only to type = file")
+    if kind != "file" and "follow_symlinks" in section:
+        raise section.error("follow_symlinks", "applies only to type = file")
     queue = section.string("queue") or name
     arguments = _arguments(section)
     durable = section.boolean("durable", defaults["durable"])
@@ -213,6 +215,7 @@ def _input(section, defaults):
         max_line_bytes=section.integer("max_line_bytes", 1 << 20, minimum=1),
         overflow=section.choice("overflow", DEFAULT_OVERFLOW[kind], OVERFLOW_POLICIES),
         rotate_wait=section.number("rotate_wait", 5.0, minimum=0),
+        follow_symlinks=section.boolean("follow_symlinks", False),
     )
 
 

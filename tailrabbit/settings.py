@@ -62,6 +62,7 @@ class InputSettings:
     max_line_bytes: int = 1 << 20
     overflow: str = "block"
     rotate_wait: float = 5.0
+    follow_symlinks: bool = False      # file globs: open matches that are links
 
     @property
     def queue_arguments(self):
