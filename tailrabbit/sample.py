@@ -51,4 +51,8 @@ path = /tmp/tailrabbit-api.log
 queue = api
 ; First run only: read files already present from their beginning or their end.
 start_at = end
+; A glob match that is a symbolic link is skipped (WARNING): anyone who can write in the
+; log directory could otherwise make tailrabbit ship another file. True follows links.
+; A path named exactly, without a glob, may always be a link.
+;follow_symlinks = False
 """
