@@ -9,9 +9,12 @@ tests/cluster/cluster.py; the shared broker on 5672 is never touched), in one ru
                  connected to (node loss), or the node leading the queue (leader loss), is
                  killed -9, REPS times each: the reconnect time (from tailrabbit's log) and
                  the time until the first line written after the kill reaches a consumer;
-                 median and max, and lost / duplicated lines over all repetitions
+                 median and max, and lost / duplicated lines over all repetitions. Node
+                 loss is measured twice: with the queue's leader on the killed node (a
+                 leader election follows) and on another node.
 
     .venv/bin/python bench/cluster.py [--lines 100000] [--size 100] [--reps 5]
+        [--parts throughput,recovery] [--before DIR]
 
 Machines here are noisy (2 cores shared): read the ratios, not the absolute rates.
 """
@@ -66,37 +69,43 @@ def throughput(cluster, tmp, data, count, kind, publisher):
                 subprocess.run([sys.executable, "-m", "tailrabbit", "-c", str(config),
                                 "-l", "WARNING"], stdin=handle, check=True, cwd=ROOT)
             else:
-                subprocess.run(["amqp-publish", "-l", "-p", "-r", queue, "-s",
-                                node.address], stdin=handle, check=True)
+                subprocess.run(["amqp-publish", "-l", "-p", "-r", queue, "-s", "127.0.0.1",
+                                "--port", str(node.port)], stdin=handle, check=True)
         checker.wait_depth(queue, count, timeout=600)
         return count / (time.monotonic() - started)
     finally:
         checker.close()
 
 
-def recovery(cluster, tmp, what):
-    """One repetition: (reconnect s or None, delivery resumed s, lost, duplicates)."""
-    a, b, c = cluster.nodes
+MODES = {   # what: (node that leads the queue, host list order, node killed)
+    "node loss, leader on it": (0, (0, 1, 2), 0),
+    "node loss, leader elsewhere": (1, (0, 2, 1), 0),
+    "leader loss": (1, (0, 2, 1), 1),
+}
+
+
+def recovery(cluster, tmp, what, root=ROOT):
+    """One repetition: (reconnect s or None, delivery resumed s, lost, duplicates).
+    tailrabbit is on node 1 (its first host) throughout."""
+    import helpers
+    leader, victim = cluster.nodes[MODES[what][0]], cluster.nodes[MODES[what][2]]
+    order = [cluster.nodes[i] for i in MODES[what][1]]
     queue = unique("bench-rec")
-    if what == "leader loss":
-        declare_on(b, queue, **QUORUM)                     # leader b, tailrabbit on a
-        hosts = (a, c, b)
-    else:
-        hosts = (a, b, c)
+    declare_on(leader, queue, **QUORUM)
     fifo = os.path.join(tmp, unique("rec") + ".fifo")
     config = config_for(cluster, tmp, {"input:web": {
         "type": "fifo", "path": fifo, "queue": queue,
-        "arguments": '{"x-queue-type": "quorum"}'}}, hosts)
+        "arguments": '{"x-queue-type": "quorum"}'}}, order)
+    helpers.REPO = root                 # --before: that checkout's tailrabbit
     proc = Tailrabbit(str(config), str(config) + ".log")
     try:
         proc.wait_log("connected to")
-        on = wait_for(lambda: cluster.node_of(proc.pid))
-        victim = cluster.by_name(on) if what == "node loss" else b
-        watcher = c if victim is not c else b
+        watcher = next(n for n in cluster.nodes if n is not victim and n is not order[0])
         consumer = Consumer(watcher.address, queue).start()
         os.close(open_writer(fifo))
         writer = TimedWriter(fifo, 6000, 1000, prefix=b"rec").start()
         wait_for(lambda: writer.written > 2000, message="traffic")
+        assert cluster.leader_of(queue) == leader.node
         killed, at_kill = time.monotonic(), writer.written
         victim.kill()
         writer.join()
@@ -123,6 +132,10 @@ def main():
     parser.add_argument("--lines", type=int, default=100000)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--before", metavar="DIR",
+                        help="also the recovery rows of an older tailrabbit checkout "
+                             "(git archive REV tailrabbit | tar -x -C DIR)")
+    parser.add_argument("--parts", default="throughput,recovery")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="tr-bench-cluster-")
     cluster = Cluster(os.path.join(tmp, "cluster"))
@@ -130,35 +143,47 @@ def main():
         cluster.start()
         print(f"3-node cluster (RabbitMQ, private, 127.0.0.1) started in "
               f"{cluster.started_in:.1f} s")
-        data = os.path.join(tmp, "lines")
-        with open(data, "wb") as handle:
-            for i in range(args.lines):
-                handle.write((b"%09d " % i).ljust(args.size, b"x") + b"\n")
-        publishers = ["tailrabbit"] + (["amqp-publish"] if shutil.which("amqp-publish")
-                                       else [])
-        print(f"\n| {args.lines:,} lines of {args.size} B, persistent | "
-              + " | ".join(f"{p} lines/s" for p in publishers) + " |")
-        print("|---|" + "---:|" * len(publishers))
-        for kind in ("quorum", "classic"):
-            rates = [throughput(cluster, tmp, data, args.lines, kind, p)
-                     for p in publishers]
-            print(f"| {kind} queue | " + " | ".join(f"{r:,.0f}" for r in rates) + " |")
-        print(f"\n| recovery, {args.reps} repetitions, quorum queue, 1,000 lines/s | "
-              "reconnect median / max | delivery resumed median / max | lost | "
-              "duplicates |")
-        print("|---|---:|---:|---:|---:|")
-        for what in ("node loss", "leader loss"):
-            runs = [recovery(cluster, tmp, what) for _ in range(args.reps)]
-            moves = [r[0] for r in runs if r[0] is not None]
-            resumed = [r[1] for r in runs]
-            move_text = (f"{statistics.median(moves):.2f} / {max(moves):.2f} s" if moves
-                         else "no reconnect (connection kept)")
-            print(f"| {what} | {move_text} | {statistics.median(resumed):.2f} / "
-                  f"{max(resumed):.2f} s | {sum(r[2] for r in runs)} | "
-                  f"{sum(r[3] for r in runs)} |")
+        if "throughput" in args.parts:
+            throughput_rows(cluster, tmp, args)
+        if "recovery" in args.parts:
+            recovery_rows(cluster, tmp, args)
     finally:
         cluster.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def throughput_rows(cluster, tmp, args):
+    data = os.path.join(tmp, "lines")
+    with open(data, "wb") as handle:
+        for i in range(args.lines):
+            handle.write((b"%09d " % i).ljust(args.size, b"x") + b"\n")
+    publishers = ["tailrabbit"] + (["amqp-publish"] if shutil.which("amqp-publish")
+                                   else [])
+    print(f"\n| {args.lines:,} lines of {args.size} B, persistent | "
+          + " | ".join(f"{p} lines/s" for p in publishers) + " |")
+    print("|---|" + "---:|" * len(publishers))
+    for kind in ("quorum", "classic"):
+        rates = [throughput(cluster, tmp, data, args.lines, kind, p) for p in publishers]
+        print(f"| {kind} queue | " + " | ".join(f"{r:,.0f}" for r in rates) + " |",
+              flush=True)
+
+
+def recovery_rows(cluster, tmp, args):
+    print(f"\n| recovery, {args.reps} repetitions, quorum queue, 1,000 lines/s | "
+          "reconnect median / max | delivery resumed median / max | lost | duplicates |")
+    print("|---|---:|---:|---:|---:|")
+    roots = [("", ROOT)] + ([(" (before)", os.path.abspath(args.before))]
+                            if args.before else [])
+    for what in MODES:
+        for label, root in roots:
+            runs = [recovery(cluster, tmp, what, root) for _ in range(args.reps)]
+            moves = [r[0] for r in runs if r[0] is not None]
+            resumed = [r[1] for r in runs]
+            move_text = (f"{statistics.median(moves):.2f} / {max(moves):.2f} s" if moves
+                         else "none (connection kept)")
+            print(f"| {what}{label} | {move_text} | {statistics.median(resumed):.2f} / "
+                  f"{max(resumed):.2f} s | {sum(r[2] for r in runs)} | "
+                  f"{sum(r[3] for r in runs)} |", flush=True)
 
 
 if __name__ == "__main__":

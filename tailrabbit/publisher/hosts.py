@@ -10,7 +10,10 @@ common case, and the next node is up. Backoff (capped, jittered, see parking.Bac
 follows a full round in which nothing worked: every host refused, or every connection made
 in the round was lost again before it lived `stable_after` seconds (a node that accepts and
 drops would otherwise make a tight loop). A planned reconnect (refresh, reload, the retry
-of a parked input) starts with the same host again.
+of a parked input) starts again with this process's first host: `ordered` means the first
+host is preferred whenever it is up, and after a node restart `refresh` brings shippers back
+to it, so a cluster's connections spread again (rejected: staying on the current host, which
+left a restarted node without a single shipper for good).
 
 Rejected: starting each attempt with the first host (a dead first node cost a connect
 attempt, or a whole connect_timeout on a real network, on every reconnect, and put every
@@ -51,6 +54,11 @@ class HostRing:
             self._strikes = 0
             return True
         return False
+
+    def planned(self):
+        """A planned reconnect: the preferred (first) host first."""
+        self.start = 0
+        self._strikes = 0
 
     def round_failed(self):
         """No host of a whole round answered: back off (the caller sleeps)."""

@@ -1,10 +1,10 @@
 """The publisher greenlet: buffer -> encoded frames -> broker, pipelined confirms, reconnects.
 
 One greenlet, the only writer of the socket, runs `run()` for the life of the process:
-connect (each host in turn, backoff with jitter between rounds), publish again whatever was
-not confirmed on the previous connection, in order, then take batches from the buffer and
-write them, as many as are ready per `sendall` and flushing as soon as the buffer runs dry
-(batching for throughput, never waiting for a batch to fill for latency).
+connect (hosts in the order of hosts.py), publish again whatever was not confirmed on the
+previous connection, in order, then take batches from the buffer and write them, as many
+as are ready per `sendall`, flushing as soon as the buffer runs dry (batching for
+throughput, never waiting for a batch to fill for latency).
 
 A batch counts as delivered only when the broker confirmed every line of it; until then it
 stays in its input's ConfirmTracker and is published again after a failure (at-least-once).
@@ -105,8 +105,7 @@ class Publisher(BrokerEvents):
     # ---- lifecycle -------------------------------------------------------------------
 
     def run(self):
-        """Connect, serve, repeat. A lost connection is followed at once by the next host
-        (hosts.py); backoff only after a whole round of hosts failed."""
+        """Connect, serve, repeat: after a loss the next host at once (hosts.py)."""
         backoff = Backoff(BACKOFF_FIRST, BACKOFF_CAP)
         while True:
             session, index = self._connect()
@@ -121,7 +120,8 @@ class Publisher(BrokerEvents):
             started = time.monotonic()
             try:
                 self._serve(session)
-                backoff.reset()                 # a planned reconnect: same host first
+                backoff.reset()                 # a planned reconnect: first host first
+                self._hosts.planned()
             except SessionLost as error:
                 log.warning("connection to %s lost: %s; %d lines to publish again",
                             session.address, error, self._trackers.outstanding)

@@ -1,7 +1,8 @@
 """Scenario 5: 20 tailrabbit processes (own state dirs), host_order = shuffle, each
 shipping a few thousand lines into one quorum queue while one node is restarted: every
 line arrives; the connection spread over the nodes before and after, and the slowest
-reconnect, are reported."""
+reconnect, are reported. With `refresh` the shippers whose first host is the restarted
+node go back to it: the spread comes back on its own."""
 
 import collections
 import copy
@@ -14,6 +15,7 @@ from cluster.traffic import (LOG_FORMAT, Consumer, TimedWriter, reconnects,
                              unconfirmed_at_losses)
 
 SHIPPERS, LINES, RATE = 20, 2000, 200          # 4,000 lines/s together, 10 s
+REFRESH = 4
 
 
 def spread(cluster):
@@ -32,6 +34,7 @@ def test_twenty_shuffled_shippers_through_a_node_restart(cluster, cluster_config
         state.mkdir()
         config["tailrabbit"]["state_dir"] = str(state)
         config["rabbitmq"]["host_order"] = "shuffle"
+        config["rabbitmq"]["refresh"] = REFRESH
         config["logging"] = {"log_format": LOG_FORMAT}
         config["input:web"] = {"type": "fifo", "path": str(tmp_path / f"s{i}.fifo"),
                                "queue": queue, "arguments": '{"x-queue-type": "quorum"}'}
@@ -47,14 +50,16 @@ def test_twenty_shuffled_shippers_through_a_node_restart(cluster, cluster_config
     wait_for(lambda: min(w.written for w in writers) > 400, message="traffic")
     busiest = max(cluster.nodes[:2], key=lambda n: before.get(n.short, 0))
     began = time.monotonic()
-    busiest.stop()
-    busiest.start()
+    busiest.stop_app()          # the RabbitMQ app restarted (a whole VM: 11-15 s more)
+    during = wait_for(lambda: sum(spread(cluster).values()) == SHIPPERS and spread(cluster),
+                      message="20 connections on the other nodes")
+    busiest.start_app()
     restarted = time.monotonic() - began
     for writer in writers:
         writer.join()
     consumer.wait_count(SHIPPERS * LINES, timeout=90)
-    wait_for(lambda: sum(spread(cluster).values()) == SHIPPERS, message="20 connections")
-    after = spread(cluster)
+    after = wait_for(lambda: spread(cluster).get(busiest.short) and spread(cluster),
+                     timeout=3 * REFRESH + 5, message=f"shippers back on {busiest.short}")
     for proc in procs:
         assert proc.stop() == 0, proc.log()
     consumer.stop()
@@ -66,9 +71,14 @@ def test_twenty_shuffled_shippers_through_a_node_restart(cluster, cluster_config
         duplicates += check_at_least_once(mine, writer.expected())
     print(f"[cluster] many shippers: {SHIPPERS} x {LINES} lines, lost 0, duplicates "
           f"{duplicates}, restart of {busiest.short} {restarted:.1f} s, spread before "
-          f"{before} after {after}, {len(moves)} reconnects, slowest "
+          f"{before}, while down {during}, after (refresh) {after}, {len(moves)} reconnects, "
+          f"slowest "
           f"{max(m[0] for m in moves):.2f} s, longest write "
           f"{max(w.longest_write for w in writers):.2f} s")
     assert duplicates <= sum(unconfirmed_at_losses(proc) for proc in procs)
-    assert len(moves) == before[busiest.short]       # each shipper on it moved once
+    # each shipper on it moved (a refresh may also have caught it stopping or booting),
+    # each to another node at once
+    assert len(moves) >= before[busiest.short]
+    assert all(len(reconnects(proc)) <= 2 for proc in procs)
+    assert max(m[0] for m in moves) < 1.0
     assert max(w.longest_write for w in writers) < 0.5

@@ -14,7 +14,8 @@ def test_a_lost_connection_starts_the_next_round_with_the_next_host():
     assert ring.lost(0, lived=60.0, stable_after=10.0) is False
     assert [h for _, h in ring.round()] == [("b", 2), ("c", 3), ("a", 1)]
     ring.connected(1)
-    assert ring.round()[0] == (1, ("b", 2))       # a planned reconnect: same host first
+    ring.planned()
+    assert ring.round()[0] == (0, ("a", 1))       # a planned reconnect: the first host
 
 
 def test_backoff_only_after_every_host_dropped_us_quickly():
