@@ -25,11 +25,13 @@ class BrokerEvents:
         self._acked.set()
 
     def on_nack(self, name, delivery_tag, multiple):
-        """Not stored (e.g. a full queue with x-overflow = reject-publish): never counted as
-        confirmed; the input is parked, its lines go again, in order, when retried."""
+        """Not stored (a full queue with x-overflow = reject-publish; the lines in flight
+        to a classic queue whose node died): never counted as confirmed; the input is
+        parked, its lines go again, in order, when retried."""
         if self._live():
             self._park(name, f"the broker refused (nack) delivery tag {delivery_tag}"
-                       f"{' and earlier' if multiple else ''} (a full queue?)")
+                       f"{' and earlier' if multiple else ''} (a full queue, or the "
+                       f"node of a classic queue gone?)")
 
     def on_return(self, name, exc, exchange, routing_key, message):
         """An unroutable line (its queue deleted or unbound). The broker acks it right
