@@ -15,7 +15,10 @@ from tailrabbit.settings import (  # noqa: F401  (re-exported for callers of con
     OVERFLOW_POLICIES, REPLICATED_QUEUE_TYPES,
     BrokerSettings, InputSettings, LoggingSettings, ProcessSettings, Settings,
     default_state_dir)
+from tailrabbit.amqp_limits import shortstr_problem, table_problem
 from tailrabbit.ini import ConfigError, Section
+from tailrabbit.logging_config import LOGGING_KEYS, logging_settings, parse_level  # noqa: F401
+from tailrabbit.refusals import check_inputs, input_name_problem
 
 PROCESS_KEYS = {"state_dir", "buffer", "buffer_bytes", "stats_interval", "shutdown_timeout",
                 "spool_max_bytes", "metrics"}
@@ -28,7 +31,9 @@ SEED_KEYS = {"queue", "buffer"} | INPUT_DEFAULT_KEYS
 INPUT_KEYS = {"type", "path", "queue", "durable", "auto_delete", "delivery_mode", "exchange",
               "routing_key", "arguments", "start_at", "max_line_bytes", "overflow",
               "rotate_wait", "follow_symlinks"}
-LOGGING_KEYS = {"level", "log_format", "log_datefmt"}
+# RabbitMQ's default max_message_size (its hard limit is 512 MiB): a longer line is
+# refused by the broker (the channel closes) at every try, forever.
+MAX_LINE_BYTES = 128 << 20
 
 
 def load(path, environ=None):
@@ -73,10 +78,9 @@ def load(path, environ=None):
         inputs = (_seed_input(rabbit, defaults),)
     else:
         inputs = tuple(_input(Section(path, parser, name), defaults) for name in input_names)
-    _check_routes(path, inputs)
-    _check_buffer_bytes(path, process, inputs)
+    check_inputs(path, process, inputs)
     return Settings(path=path, process=process, broker=broker, inputs=inputs,
-                    logging=_logging(Section(path, parser, "logging")),
+                    logging=logging_settings(Section(path, parser, "logging")),
                     warnings=tuple(warnings))
 
 
@@ -136,8 +140,8 @@ def _broker(section, environ, warnings):
             raise section.error(key, f"no such file: {value}")
     return BrokerSettings(
         hosts=hosts,
-        vhost=section.string("vhost", "/"),
-        user=section.string("user", "guest"),
+        vhost=_amqp_name(section, "vhost", "/"),
+        user=_amqp_name(section, "user", "guest"),
         password=password,
         heartbeat=section.integer("heartbeat", 30, minimum=0),
         connect_timeout=section.number("connect_timeout", 5.0, minimum=0.1),
@@ -160,6 +164,8 @@ def _password_from_file(section, path, warnings):
             password = handle.read().rstrip("\r\n")
     except OSError as exc:
         raise section.error("password_file", f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise section.error("password_file", f"{path} is not UTF-8 text") from None
     if mode & 0o077:
         warnings.append(f"{section.path}: [rabbitmq] password_file: {path} can be read by "
                         f"others (mode {mode & 0o777:o}); chmod 600 it")
@@ -174,8 +180,17 @@ def _delivery_mode(section, default):
     return value
 
 
+def _amqp_name(section, key, default=None):
+    """A string AMQP carries as a shortstr (at most 255 bytes)."""
+    value = section.string(key, default)
+    problem = shortstr_problem(value) if value else None
+    if problem:
+        raise section.error(key, problem)
+    return value
+
+
 def _seed_input(rabbit, defaults):
-    queue = rabbit.string("queue") or "stdin"
+    queue = _amqp_name(rabbit, "queue") or "stdin"
     return InputSettings(name="stdin", type="stdin", path=None, queue=queue,
                          routing_key=queue, overflow="block", **defaults)
 
@@ -185,6 +200,9 @@ def _input(section, defaults):
     name = section.name[len("input:"):]
     if not name:
         raise section.error(None, "an input needs a name after 'input:'")
+    problem = input_name_problem(name)
+    if problem:
+        raise section.error(None, problem)
     kind = section.choice("type", None, INPUT_TYPES)
     if kind is None:
         raise section.error("type", f"is required: one of {', '.join(INPUT_TYPES)}")
@@ -197,7 +215,7 @@ def _input(section, defaults):
         raise section.error("start_at", "applies only to type = file")
     if kind != "file" and "follow_symlinks" in section:
         raise section.error("follow_symlinks", "applies only to type = file")
-    queue = section.string("queue") or name
+    queue = _amqp_name(section, "queue") or name
     arguments = _arguments(section)
     durable = section.boolean("durable", defaults["durable"])
     auto_delete = section.boolean("auto_delete", defaults["auto_delete"])
@@ -208,11 +226,11 @@ def _input(section, defaults):
         durable=durable,
         auto_delete=auto_delete,
         delivery_mode=_delivery_mode(section, defaults["delivery_mode"]),
-        exchange=section.string("exchange", ""),
-        routing_key=section.string("routing_key") or queue,
+        exchange=_amqp_name(section, "exchange", ""),
+        routing_key=_amqp_name(section, "routing_key") or queue,
         arguments=arguments,
         start_at=section.choice("start_at", "end", ("beginning", "end")),
-        max_line_bytes=section.integer("max_line_bytes", 1 << 20, minimum=1),
+        max_line_bytes=_max_line_bytes(section),
         overflow=section.choice("overflow", DEFAULT_OVERFLOW[kind], OVERFLOW_POLICIES),
         rotate_wait=section.number("rotate_wait", 5.0, minimum=0),
         follow_symlinks=section.boolean("follow_symlinks", False),
@@ -230,7 +248,19 @@ def _arguments(section):
     if not isinstance(value, dict):
         raise section.error("arguments", "must be a JSON object, like {\"x-queue-type\": "
                                          "\"quorum\"}")
+    problem = table_problem(value)
+    if problem:
+        raise section.error("arguments", problem)
     return tuple(sorted(value.items()))
+
+
+def _max_line_bytes(section):
+    value = section.integer("max_line_bytes", 1 << 20, minimum=1)
+    if value > MAX_LINE_BYTES:
+        raise section.error("max_line_bytes",
+                            f"must be at most {MAX_LINE_BYTES} (128 MiB: RabbitMQ's default "
+                            f"max_message_size; its hard limit is 512 MiB), got {value}")
+    return value
 
 
 def _check_replicated(section, arguments, durable, auto_delete):
@@ -245,53 +275,3 @@ def _check_replicated(section, arguments, durable, auto_delete):
     if auto_delete:
         raise section.error("auto_delete", f"must be False for a {kind} queue "
                                            f"(arguments x-queue-type = {kind})")
-
-
-def _check_routes(path, inputs):
-    """Two inputs of one queue must declare it alike, or the broker refuses the second."""
-    seen = {}
-    stdin_inputs = [i.name for i in inputs if i.type == "stdin"]
-    if len(stdin_inputs) > 1:
-        raise ConfigError(path, f"input:{stdin_inputs[1]}", "type",
-                          "only one input can read stdin")
-    for item in inputs:
-        flags = (item.durable, item.auto_delete, item.arguments)
-        other = seen.setdefault(item.queue, (item.name, flags))
-        if other[1] != flags:
-            raise ConfigError(path, f"input:{item.name}", "queue",
-                              f"queue {item.queue!r} is also used by input {other[0]!r} "
-                              f"with other durable/auto_delete/arguments")
-
-
-def _check_buffer_bytes(path, process, inputs):
-    """A buffer_bytes below an input's max_line_bytes is refused: one line could be larger
-    than the whole buffer, which then holds a line at a time. It is most likely a line
-    count written under the byte key (`buffer_bytes = 100000`); refusing it beats a
-    shipper that silently crawls or spools everything at the first burst. Any value at
-    or above every max_line_bytes works (the bound is passed by at most one batch)."""
-    for item in inputs:
-        if process.buffer_bytes < item.max_line_bytes:
-            raise ConfigError(path, "tailrabbit", "buffer_bytes",
-                              f"must be at least max_line_bytes of input {item.name} "
-                              f"({item.max_line_bytes}), got {process.buffer_bytes}: "
-                              f"it counts bytes (buffer counts lines)")
-
-
-def _logging(section):
-    section.check_keys(LOGGING_KEYS)
-    level = section.string("level", "INFO")
-    return LoggingSettings(
-        level=parse_level(level, lambda problem: section.error("level", problem)),
-        format=section.string("log_format", LoggingSettings.format),
-        datefmt=section.string("log_datefmt", LoggingSettings.datefmt),
-    )
-
-
-def parse_level(text, error):
-    """A level name (DEBUG, INFO, ...) or a number such as the seed's `-l 30`."""
-    text = str(text).strip()
-    if text.isdigit():
-        return text
-    if text.upper() not in LOG_LEVELS:
-        raise error(f"must be one of {', '.join(LOG_LEVELS)} or a number, got {text!r}")
-    return text.upper()

@@ -1,6 +1,11 @@
 """Typed getters over one INI section, whose errors name file, section and key."""
 
 import configparser
+import math
+
+# Seconds keys are at most a year: larger values overflow socket timeouts (time_t) and
+# are typos (milliseconds written as seconds); `refresh = None` is how to say "never".
+MAX_SECONDS = 365 * 24 * 3600
 
 
 class ConfigError(Exception):
@@ -64,6 +69,13 @@ class Section:
             number = float(value)
         except ValueError:
             raise self.error(key, f"must be a number of seconds, got {value!r}") from None
+        # nan compares false with every bound, so it would pass them all: a
+        # shutdown_timeout of nan never ends a SIGTERM.
+        if not math.isfinite(number):
+            raise self.error(key, f"must be a finite number of seconds, got {value!r}")
+        if number > MAX_SECONDS:
+            raise self.error(key, f"must be at most {MAX_SECONDS} seconds (a year), "
+                                  f"got {value!r}")
         return self._bounded(key, number, minimum, maximum)
 
     def _bounded(self, key, number, minimum, maximum):
