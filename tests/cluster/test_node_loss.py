@@ -40,8 +40,10 @@ def test_killing_the_connected_node_loses_nothing_and_reconnects_to_the_next_at_
     consumer.stop()
     (took, lost_at, now_at), = reconnects(proc)
     assert lost_at == cluster.by_name(first).address and now_at != lost_at
-    # the next host at once: no backoff, no second attempt at the dead node
-    assert "no broker answered" not in proc.log() and took < 1.0, proc.log()
+    # the next host at once: no backoff (its first step alone is 0.25-0.5 s; before this
+    # change 0.38-0.50 s in all), no attempt at the dead node first
+    assert took < 0.25, proc.log()
+    assert f"cannot connect to {lost_at}" not in proc.log(), proc.log()
     duplicates = report("node loss", consumer.bodies(), writer.expected(),
                         reconnect_s=took,
                         first_line_after_kill_s=consumer.first_after(killed) - killed,

@@ -2,6 +2,10 @@
 
 import random
 
+import pytest
+
+from tailrabbit import config
+from tailrabbit.ini import ConfigError
 from tailrabbit.publisher.hosts import HostRing
 
 HOSTS = [("a", 1), ("b", 2), ("c", 3)]
@@ -37,3 +41,15 @@ def test_shuffle_gives_each_process_its_own_order_and_reload_keeps_it():
     assert ring.hosts == before and ring.start == 2
     ring.update(tuple(HOSTS[:2]), "ordered")
     assert ring.hosts == HOSTS[:2] and ring.start == 0
+
+
+def test_host_order_is_read_from_the_config_and_a_bad_one_is_refused(tmp_path):
+    path = tmp_path / "c.ini"
+    path.write_text("[rabbitmq]\nhost = a, b:5673\nhost_order = Shuffle\n"
+                    "[input:x]\ntype = stdin\n")
+    assert config.load(str(path)).broker.host_order == "shuffle"
+    path.write_text("[input:x]\ntype = stdin\n")
+    assert config.load(str(path)).broker.host_order == "ordered"
+    path.write_text("[rabbitmq]\nhost_order = random\n[input:x]\ntype = stdin\n")
+    with pytest.raises(ConfigError, match=r"\[rabbitmq\] host_order: must be one of"):
+        config.load(str(path))
