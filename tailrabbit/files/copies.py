@@ -24,7 +24,7 @@ import os
 import gevent
 
 from tailrabbit.files.identity import FINGERPRINT_BYTES, same_content_start
-from tailrabbit.files.rotated import looks_rotated, open_rotated
+from tailrabbit.files.rotated import looks_rotated, open_nofollow, open_rotated
 
 log = logging.getLogger("tailrabbit.input")
 
@@ -103,8 +103,9 @@ class CopyWatch:
 class CopyJudge:
     """Per file input: the matches currently judged copies, and lines never read from them."""
 
-    def __init__(self, input_name, stats=None):
+    def __init__(self, input_name, stats=None, opener=open_nofollow):
         self.input_name = input_name
+        self.opener = opener        # opens a match or rotated name (files/matches.py)
         self.stats = stats          # InputStats: `skipped` counts what is never shipped
         self.watches = {}           # path -> CopyWatch
         self.skipped_lines = 0      # lines of departed copies left to their original
@@ -208,17 +209,17 @@ def find_copy(tailer, judge, reading, known, matches):
     """
     identity = tailer.record.identity
     name, fd = open_rotated(tailer.path, identity, tailer.read_pos, same_inode=False,
-                            tail=tailer.tail, exclude=reading)
+                            tail=tailer.tail, exclude=reading, opener=judge.opener)
     if fd is not None:
         return name, fd, True
     for path, watch in list(judge.watches.items()):
         if watch.original is tailer and watch.compared:
-            fd = _open_inode(path, watch.inode)
+            fd = _open_inode(path, watch.inode, judge.opener)
             if fd is not None:
                 return path, fd, True
     if identity.length == FINGERPRINT_BYTES:
         name, fd = open_rotated(tailer.path, identity, 1, same_inode=False,
-                                exclude=reading | known)
+                                exclude=reading | known, opener=judge.opener)
         if fd is not None and name in matches and os.fstat(fd).st_size <= tailer.read_pos:
             return name, fd, False
         if fd is not None:
@@ -226,9 +227,9 @@ def find_copy(tailer, judge, reading, known, matches):
     return None, None, False
 
 
-def _open_inode(path, inode):
+def _open_inode(path, inode, opener):
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = opener(path)
     except OSError:
         return None
     st = os.fstat(fd)

@@ -1,6 +1,8 @@
 """Finding a log file's rotated copies by identity, among the names logrotate gives them:
 `path.1`, `path.0`, `path-20261126`, `path.1` kept uncompressed by delaycompress, ...
-Compressed copies are skipped: their bytes are not the log's bytes."""
+Compressed copies are skipped: their bytes are not the log's bytes. A rotated name is
+opened by the caller's `opener` (files/matches.py: no planted link followed); without one,
+a link at the name itself is not followed."""
 
 import glob
 import os
@@ -32,7 +34,12 @@ def rotated_names(path):
     return sorted(names, key=mtime, reverse=True)
 
 
-def open_rotated(path, identity, min_size, same_inode, tail=b"", exclude=()):
+def open_nofollow(name):
+    return os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+
+
+def open_rotated(path, identity, min_size, same_inode, tail=b"", exclude=(),
+                 opener=open_nofollow):
     """Open the rotated copy of the file `identity` (at least `min_size` bytes).
 
     `same_inode`: look for the file itself renamed (rename + create); else for a copy with
@@ -40,11 +47,12 @@ def open_rotated(path, identity, min_size, same_inode, tail=b"", exclude=()):
     `min_size`, when known. A copy must hold them too, up to its own end: a file that
     only shares the first bytes (a constant CSV header) is not the copy, and a copy made
     a moment before we read the last lines of the original ends inside `tail`.
-    `exclude`: inodes already being read. Returns (name, fd) or (None, None).
+    `exclude`: inodes already being read. `opener(name)`: a descriptor or OSError.
+    Returns (name, fd) or (None, None).
     """
     for name in rotated_names(path):
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+            fd = opener(name)
         except OSError:
             continue
         st = os.fstat(fd)

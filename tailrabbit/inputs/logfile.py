@@ -12,9 +12,9 @@ Each poll (on a watchdog hint, and at least every STAT_INTERVAL seconds as the s
     copy of a file being tailed (a rotated name of it, with its bytes) is not read while
     it stays a copy (files/copies.py). Truncations are handled before new matches are
     judged, so a copytruncate copy is first the source of the original's unread tail.
-  - never opened: compressed matches (`app.log.2.gz` under `app.log*`: not lines) and
-    matches under state_dir (our own checkpoints and spools: shipping them would feed
-    back into themselves), each with one WARNING.
+  - never opened (files/matches.py): glob matches that are symbolic links (unless
+    follow_symlinks), compressed matches and matches under state_dir, with a WARNING;
+    every open, rotated copies included, goes through no link we may not follow.
 At start, files that a checkpoint names but that were rotated while tailrabbit was down
 are found among the rotated names and read from their checkpoint first. The first start
 is recorded once its first poll ran (the state file is written even with no record).
@@ -30,7 +30,8 @@ from gevent.event import Event
 from tailrabbit.files.checkpoints import CheckpointStore
 from tailrabbit.files.copies import CopyJudge, count_lines, find_copy
 from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
-from tailrabbit.files.rotated import is_compressed, open_rotated
+from tailrabbit.files.matches import MatchPolicy
+from tailrabbit.files.rotated import open_rotated
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
 
@@ -47,17 +48,15 @@ class FileInput(Input):
         super().__init__(settings, buffer, stats, None)
         self.watcher = watcher
         self.pattern = settings.path
-        self.is_glob = glob.has_magic(self.pattern)
         self.store = CheckpointStore(state_dir, settings.name)
-        self.state_dir = os.path.realpath(state_dir)
-        self.copies = CopyJudge(settings.name, self.stats)
+        self.matches = MatchPolicy(settings.name, self.pattern, state_dir,
+                                   settings.follow_symlinks)
+        self.copies = CopyJudge(settings.name, self.stats, opener=self.matches.open)
         self._wake = Event()
         self._tailers = {}           # path -> FileTailer of the file that path names now
         self._draining = []          # tailers of files renamed away or deleted
         self._first_start = True
         self._warned_missing = False
-        self._allowed = {}           # path -> inode of matches that may be read
-        self._warned = set()         # reasons for refusing a match, warned once each
         self._paths = {}             # the matches of the current poll
 
     # ---- the greenlet ----------------------------------------------------------------
@@ -130,42 +129,13 @@ class FileInput(Input):
             self.store.mark_started()
 
     def _matches(self):
-        """path -> (dev, ino) of every regular file the pattern names now."""
-        paths = sorted(glob.glob(self.pattern)) if self.is_glob else [self.pattern]
-        found = {}
-        for path in paths:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            inode = (st.st_dev, st.st_ino)
-            if os.path.isfile(path) and not self._refuse(path, inode):
-                found[path] = inode
+        """path -> (dev, ino) of every regular file the pattern names now (may be read)."""
+        found = self.matches.scan()
         if not found and not self._warned_missing and not self._tailers:
             log.warning("input %s: %s does not exist yet; waiting for it", self.name,
                         self.pattern)
             self._warned_missing = True
         return found
-
-    def _refuse(self, path, inode):
-        """Compressed glob matches and files under state_dir are never opened; one WARNING
-        per input and reason (a rotation makes a new .gz name every time)."""
-        if self._allowed.get(path) == inode:
-            return False
-        if self.is_glob and is_compressed(path):
-            reason = "compressed (a rotated copy: its lines were shipped as text)"
-        elif os.path.commonpath([os.path.realpath(path), self.state_dir]) == self.state_dir:
-            reason = f"under state_dir {self.state_dir} (tailrabbit's own files)"
-        else:
-            if len(self._allowed) > 100000:
-                self._allowed.clear()
-            self._allowed[path] = inode
-            return False
-        if reason not in self._warned:
-            self._warned.add(reason)
-            log.warning("input %s: %s matches %s but is not read, nor any other match "
-                        "that is %s", self.name, path, self.pattern, reason)
-        return True
 
     def _rotated_away(self, path, tailer, now):
         """The path names another file now (or none): drain the old one to its end."""
@@ -179,7 +149,7 @@ class FileInput(Input):
     def _open(self, path, now):
         """Start following the new match `path`; returns its tailer, or None."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = self.matches.open(path)      # fails on a link swapped in since the scan
         except OSError:
             return None
         identity = identify(fd)
@@ -268,10 +238,10 @@ class FileInput(Input):
         for record in list(self.store.records.values()):
             # A record of a file that was empty has no fingerprint: any file reusing its
             # inode would pass for it, so it cannot be looked for.
-            if _still_at(record) or not record.identity.length:
+            if _still_at(record, self.matches.open) or not record.identity.length:
                 continue
             name, fd = open_rotated(record.path, record.identity, record.offset + 1,
-                                    same_inode=True)
+                                    same_inode=True, opener=self.matches.open)
             if fd is not None:                    # renamed: the same file, resume in it
                 tailer = FileTailer(self, name, fd, record, record.offset)
                 tailer.last_growth = now
@@ -280,7 +250,7 @@ class FileInput(Input):
                 # A copy read to its end is looked for too: it gets a checkpoint at its
                 # end, so a glob that matches it does not ship it again.
                 name, fd = open_rotated(record.path, record.identity, record.offset,
-                                        same_inode=False)
+                                        same_inode=False, opener=self.matches.open)
                 if fd is not None:                # copied: its tail is in the copy
                     self.store.forget(record)     # its inode holds other content now
                     self._drain_copy(name, fd, record.offset, now)
@@ -289,10 +259,10 @@ class FileInput(Input):
                          "from offset %d", self.name, record.path, name, record.offset)
 
 
-def _still_at(record):
+def _still_at(record, opener):
     """The file of `record` is still at its path, with its content, not shorter."""
     try:
-        fd = os.open(record.path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = opener(record.path)
     except OSError:
         return False
     try:
