@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import stat
 import time
 
 from tailrabbit.files.identity import FINGERPRINT_BYTES, FileIdentity, same_content_start
@@ -80,6 +81,8 @@ class CheckpointStore:
 
     def load(self):
         """Read the saved records; True if a state file existed (not the first start)."""
+        for candidate in (self.path + ".new", self.path):
+            _make_private(candidate)
         for candidate in (self.path + ".new", self.path):
             data = self._read(candidate)
             if data is not None:
@@ -210,9 +213,27 @@ class CheckpointStore:
 
 
 def _read_nofollow(path):
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
         return handle.read()
+
+
+def _make_private(path):
+    """A file of ours an older version left readable by others is made 0600 at load: an
+    idle input may not save (and so rewrite it 0600) for days. Never through a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return                      # missing, or a link: load() says what it finds
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+            os.fchmod(fd, 0o600)
+    except OSError as error:
+        log.warning("%s is readable by others and cannot be made private (%s)", path,
+                    error.strerror)
+    finally:
+        os.close(fd)
 
 
 def _write_private(path, data):

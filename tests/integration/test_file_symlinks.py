@@ -7,7 +7,8 @@ The check must not race with the open, and rotated-copy lookups must not follow 
 
 The first test runs the daemon against the real broker and consumes the queue; the others
 drive FileInput in-process (the buffer confirms at once, as in tests/unit/test_logfile_model.py).
-Planting is done by the test's own user: O_NOFOLLOW does not depend on who made the link.
+Links are planted owned by uid 65534 when the tests run as root (no second user is
+created: O_NOFOLLOW and the glob check do not depend on who made the link).
 """
 
 import logging
@@ -26,6 +27,14 @@ from tailrabbit.stats import Stats
 
 def lines(prefix, count):
     return b"".join(b"%s %03d\n" % (prefix, i) for i in range(count))
+
+
+def plant(link, target):
+    """A link made by "someone else": owned by nobody when we can chown (tests run as
+    root here); O_NOFOLLOW does not depend on the owner, the warning names it anyway."""
+    os.symlink(target, link)
+    if os.geteuid() == 0:
+        os.lchown(link, 65534, 65534)
 
 
 def append(path, data):
@@ -52,12 +61,12 @@ def test_a_planted_link_matching_the_glob_is_never_shipped(broker, config, queue
     logs.mkdir()
     append(logs / "a.log", lines(b"a", 20))
     append(logs / "b.log", lines(b"b", 10))
-    os.symlink(secret, logs / "evil.log")                # present at start
+    plant(logs / "evil.log", secret)                     # present at start
     config["input:api"] = {"type": "file", "path": str(logs / "*.log"), "queue": queue_name,
                            "start_at": "beginning"}
     proc = tailrabbit_factory(config)
     broker.wait_depth(queue_name, 30)
-    os.symlink(secret, logs / "late.log")                # planted while running
+    plant(logs / "late.log", secret)                     # planted while running
     proc.wait_log(str(logs / "late.log"))
     append(logs / "a.log", lines(b"a2", 5))              # polls keep running past the links
     broker.wait_depth(queue_name, 35)
@@ -240,3 +249,35 @@ def test_recovery_at_start_does_not_follow_a_link_at_a_rotated_name(tmp_path):
     again.close()
     assert [b for b in buffer.lines if b.startswith(b"SECRET")] == []
     assert buffer.lines == lines(b"new", 2).splitlines()
+
+
+def test_a_fifo_swapped_in_after_the_scan_does_not_block_the_open(tmp_path):
+    """open() of a FIFO with no writer blocks the whole process (every input, the
+    publisher): a planted FIFO must fail the open, not hang it."""
+    import signal
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    append(logs / "a.log", lines(b"a", 2))
+    append(logs / "x.log", lines(b"x", 2))
+    reader, buffer = file_input(tmp_path, logs / "*.log")
+    matches = reader._matches()
+    os.unlink(logs / "x.log")
+    os.mkfifo(logs / "x.log")
+
+    class Hung(Exception):          # not an OSError: _open must not swallow it
+        pass
+
+    def hung(signum, frame):
+        raise Hung("open() of a FIFO blocked")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(3)
+    try:
+        opened = {path: reader._open(path, 1.0) for path in matches}
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert opened[str(logs / "x.log")] is None
+    reader.poll(2.0)
+    reader.close()
+    assert buffer.lines == lines(b"a", 2).splitlines()

@@ -254,3 +254,16 @@ def test_a_planted_link_at_the_temp_path_is_not_read_at_load(tmp_path):
     os.symlink(forged, tmp_path / "checkpoints-x.json.new")
     again = CheckpointStore(str(tmp_path), "x")
     assert again.load() and again.records[(1, 2)].offset == 10
+
+
+def test_a_checkpoint_left_readable_by_an_older_version_is_made_0600_at_load(tmp_path):
+    """An idle input may not save for days: its old 0644 file must not wait for a save."""
+    store = _saved_store(tmp_path)
+    store.save()
+    shutil.copy(tmp_path / "checkpoints-x.json", tmp_path / "checkpoints-x.json.new")
+    for name in ("checkpoints-x.json", "checkpoints-x.json.new"):
+        (tmp_path / name).chmod(0o644)
+    again = CheckpointStore(str(tmp_path), "x")
+    assert again.load()
+    for name in ("checkpoints-x.json", "checkpoints-x.json.new"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
