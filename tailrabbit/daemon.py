@@ -56,16 +56,8 @@ class Daemon:
     # ---- start and run ---------------------------------------------------------------
 
     def start(self):
-        state_dir = self.settings.process.state_dir
-        try:
-            os.makedirs(state_dir, exist_ok=True)
-            probe = os.path.join(state_dir, ".write-test")
-            with open(probe, "w"):
-                pass
-            os.unlink(probe)
-        except OSError as error:
-            raise StartupError(f"{self.settings.path}: [tailrabbit] state_dir: cannot write "
-                               f"to {state_dir}: {error.strerror}") from None
+        from tailrabbit.statedir import prepare_state_dir
+        prepare_state_dir(self.settings)      # created/made 0700, judged as --check does
         if self.metrics is not None:
             try:
                 self.metrics.start()      # a port in use fails here, before any input runs
