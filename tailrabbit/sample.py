@@ -5,7 +5,8 @@ SAMPLE_CONFIG = """\
 ; A literal percent sign is written %%%% (ConfigParser interpolation).
 
 [tailrabbit]
-; Read checkpoints and pipe spools live here (default: a per-user state dir).
+; Read checkpoints and pipe spools live here (default: a per-user state dir). It holds
+; log lines: made 0700 at start, refused if its group or others can write in it.
 ;state_dir = /var/lib/tailrabbit
 ; Lines held in memory, all inputs together.
 buffer = 100000
@@ -35,7 +36,8 @@ refresh = 50
 ; Publisher confirms: a line counts as delivered only when the broker confirmed it.
 confirm = True
 
-; One section per input; the name after "input:" is the input's name.
+; One section per input; the name after "input:" is the input's name: letters, digits,
+; '.', '_', '-', at most 100 bytes (it names the input's files in state_dir).
 [input:nginx]
 ; nginx writes its access log into this named pipe (created if missing).
 type = fifo
