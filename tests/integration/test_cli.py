@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from helpers import run_cli, write_config
+from helpers import run_cli, unique, write_config
 
 BAD_CONFIGS = [
     ({"rabbitmq": {"port": "five"}}, "[rabbitmq] port: must be a whole number, got 'five'"),
@@ -89,3 +89,22 @@ def test_version_and_help():
     assert run_cli("--version").stdout.decode().startswith("tailrabbit ")
     result = run_cli("--help")
     assert result.returncode == 0 and b"--make-config" in result.stdout
+
+
+def test_two_file_inputs_on_one_path_fan_out(broker, config, tailrabbit_factory, tmp_path):
+    """Accepted at load (unlike two readers of one FIFO): each file input reads the whole
+    file with its own checkpoint, so one log can feed two queues."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"line %03d\n" % i for i in range(200)))
+    queues = [unique("tr-fan"), unique("tr-fan")]
+    broker.queues.extend(queues)
+    for name, queue in zip("ab", queues):
+        config[f"input:{name}"] = {"type": "file", "path": str(log), "queue": queue,
+                                   "start_at": "beginning"}
+    proc = tailrabbit_factory(config)
+    for queue in queues:
+        broker.wait_depth(queue, 200)
+    assert proc.stop() == 0, proc.log()
+    for queue in queues:
+        assert [m.body for m in broker.consume_all(queue)] == [
+            b"line %03d" % i for i in range(200)]
