@@ -5,10 +5,18 @@ reads on its own; these methods run in the reader greenlet and never write to th
 """
 
 import logging
+import time
 
 from tailrabbit.publisher.session import describe
 
 log = logging.getLogger("tailrabbit.publisher")
+
+# A nack this soon after connecting is most likely a quorum queue electing a leader (its
+# old leader died with the node we were on): the broker nacks what a new channel publishes
+# until the election is over, a fraction of a second. Retrying after ROUTE_RETRY_FIRST
+# (2 s) made delivery resume 1.3-2 s after a node loss instead of about 0.4 s.
+YOUNG_SESSION = 5.0
+ELECTION_RETRY_FIRST = 0.25
 
 
 class BrokerEvents:
@@ -29,9 +37,12 @@ class BrokerEvents:
         to a classic queue whose node died): never counted as confirmed; the input is
         parked, its lines go again, in order, when retried."""
         if self._live():
+            opened = getattr(self._session, "opened_at", None) or 0.0
+            young = time.monotonic() - opened < YOUNG_SESSION
             self._park(name, f"the broker refused (nack) delivery tag {delivery_tag}"
-                       f"{' and earlier' if multiple else ''} (a full queue, or the "
-                       f"node of a classic queue gone?)")
+                       f"{' and earlier' if multiple else ''} (a full queue, a quorum "
+                       f"queue electing a leader, the node of a classic queue gone?)",
+                       *((ELECTION_RETRY_FIRST,) if young else ()))
 
     def on_return(self, name, exc, exchange, routing_key, message):
         """An unroutable line (its queue deleted or unbound). The broker acks it right

@@ -151,6 +151,7 @@ class Publisher(BrokerEvents):
                 log.log(logging.ERROR if refused else logging.WARNING,
                         "cannot connect to %s:%s: %s", host, port, describe(error))
                 session.close(timeout=0.5)
+                self._hosts.refused(index)
                 continue
             self._hosts.connected(index)
             self._parking.retry_all()           # this connection is their retry

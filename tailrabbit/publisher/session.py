@@ -23,6 +23,7 @@ import os
 import socket
 import ssl as ssl_module
 import struct
+import time
 from functools import partial
 
 import amqp
@@ -103,6 +104,7 @@ class Session:
             on_unblocked=self._on_unblocked, client_properties={"product": "tailrabbit",
                                                            "connection_name": connection_name()})
         self.heartbeat = broker.heartbeat
+        self.opened_at = None          # monotonic time the connection was made
         self.channels = {}             # input name -> id of its publishing channel
         self._close_oks = []           # ids of channels the broker closed, to answer
 
@@ -111,6 +113,7 @@ class Session:
         inputs whose queues could not be declared (they get no channel)."""
         with gevent.Timeout(timeout):
             self.connection.connect()
+        self.opened_at = time.monotonic()
         self.heartbeat = self.connection.heartbeat
         failed = []
         declare_channel = self.connection.channel()

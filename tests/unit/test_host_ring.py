@@ -19,7 +19,11 @@ def test_a_lost_connection_starts_the_next_round_with_the_next_host():
     assert [h for _, h in ring.round()] == [("b", 2), ("c", 3), ("a", 1)]
     ring.connected(1)
     ring.planned()
-    assert ring.round()[0] == (0, ("a", 1))       # a planned reconnect: the first host
+    assert ring.round()[0] == (1, ("b", 2))       # planned, but a failed just now
+    fresh = HostRing(HOSTS)
+    fresh.connected(2)
+    fresh.planned()
+    assert fresh.round()[0] == (0, ("a", 1))      # a planned reconnect: the first host
 
 
 def test_backoff_only_after_every_host_dropped_us_quickly():
@@ -53,3 +57,19 @@ def test_host_order_is_read_from_the_config_and_a_bad_one_is_refused(tmp_path):
     path.write_text("[rabbitmq]\nhost_order = random\n[input:x]\ntype = stdin\n")
     with pytest.raises(ConfigError, match=r"\[rabbitmq\] host_order: must be one of"):
         config.load(str(path))
+
+
+def test_a_planned_round_tries_a_recently_failed_host_last():
+    now = [100.0]
+    ring = HostRing(HOSTS, clock=lambda: now[0])
+    ring.connected(0)
+    ring.lost(0, lived=60.0, stable_after=10.0)      # node a died
+    ring.connected(1)
+    ring.planned()                                   # a retry 1 s later: a goes last
+    assert [h for _, h in ring.round()] == [("b", 2), ("c", 3), ("a", 1)]
+    now[0] += 11.0                                   # later: a (back?) is preferred again
+    assert [h for _, h in ring.round()] == HOSTS
+    ring.refused(0)                                  # still down: last again
+    assert [h for _, h in ring.round()][-1] == ("a", 1)
+    ring.connected(1)
+    assert ring.round()[0] == (1, ("b", 2))          # only planned rounds reorder
