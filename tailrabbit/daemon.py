@@ -7,7 +7,6 @@ supervisord restarts it: a silently dead input is the worst failure a shipper ca
 """
 
 import logging
-import os
 import time
 
 import gevent
