@@ -39,9 +39,12 @@ confirm = True
 ; One section per input; the name after "input:" is the input's name: letters, digits,
 ; '.', '_', '-', at most 100 bytes (it names the input's files in state_dir).
 [input:nginx]
-; nginx writes its access log into this named pipe (created if missing).
+; nginx writes its access log into this named pipe (created 0640 if missing: the nginx
+; master opens its logs as root, so it can write; nobody else can). Keep it out of
+; world-writable directories such as /tmp. An existing FIFO must be ours or root's and
+; not writable by others.
 type = fifo
-path = /tmp/tailrabbit-nginx-access.fifo
+path = /var/log/nginx/access.fifo
 queue = nginx
 durable = True
 delivery_mode = 2
@@ -49,7 +52,7 @@ delivery_mode = 2
 [input:api]
 ; A log file, or a glob such as /var/log/api/*.log; followed across logrotate.
 type = file
-path = /tmp/tailrabbit-api.log
+path = /var/log/api/*.log
 queue = api
 ; First run only: read files already present from their beginning or their end.
 start_at = end
