@@ -13,6 +13,8 @@ OVERFLOW_POLICIES = ("spool", "block", "drop")
 DEFAULT_OVERFLOW = {"fifo": "spool", "stdin": "block", "file": "block"}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HOST_ORDERS = ("ordered", "shuffle")
+HEADER_NAMES = ("input", "host", "path", "offset")   # `headers =`: metadata a message may carry
+COMPRESSIONS = ("none", "gzip")
 # x-queue-type values the broker keeps only durable and never auto-deletes
 REPLICATED_QUEUE_TYPES = ("quorum", "stream")
 
@@ -63,6 +65,10 @@ class InputSettings:
     overflow: str = "block"
     rotate_wait: float = 5.0
     follow_symlinks: bool = False      # file globs: open matches that are links
+    headers: Tuple[str, ...] = HEADER_NAMES   # metadata headers sent (those that apply)
+    batch_lines: int = 1               # lines per message at most (1: a message per line)
+    batch_bytes: int = 1 << 20         # body bytes per batched message at most
+    compress: str = "none"             # none | gzip
 
     @property
     def queue_arguments(self):
