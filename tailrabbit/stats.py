@@ -9,8 +9,9 @@ import logging
 
 log = logging.getLogger("tailrabbit.stats")
 
+# published counts lines; messages counts publishes (fewer with batch_lines > 1)
 COUNTERS = ("read", "published", "confirmed", "spooled", "dropped", "truncated", "returned",
-            "skipped")
+            "skipped", "messages")
 
 
 class InputStats:
