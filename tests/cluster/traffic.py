@@ -146,8 +146,11 @@ class Consumer:
         times = [stamp for stamp, _ in self.arrivals if since <= stamp <= until]
         return max((b - a for a, b in zip(times, times[1:])), default=0.0)
 
-    def first_after(self, moment):
-        return next((stamp for stamp, _ in self.arrivals if stamp > moment), None)
+    def resumed(self, moment, written):
+        """Seconds from `moment` until the first line numbered `written` or later (one
+        written after it) arrived: when delivery resumed end to end."""
+        return next(stamp for stamp, body in self.arrivals
+                    if int(body.split()[1]) >= written) - moment
 
 
 def report(what, bodies, expected, **figures):
