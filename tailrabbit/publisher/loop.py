@@ -63,6 +63,7 @@ class Publisher(BrokerEvents):
         self._unblocked = Event()
         self._parking = Parking(ROUTE_RETRY_FIRST, RETRY_CAP)
         self._session = None
+        self._refused_in_round = False
         self._encoders = {}
         self._refresh_at = None
         self._last_write = 0.0
@@ -113,7 +114,9 @@ class Publisher(BrokerEvents):
                 self.stats.connection_state = "disconnected"
                 self._hosts.round_failed()
                 delay = backoff.next()
-                log.warning("no broker answered (%s); retrying in %.1f s",
+                log.warning("%s (%s); retrying in %.1f s",
+                            "no broker accepted the connection" if self._refused_in_round
+                            else "no broker answered",
                             ", ".join(f"{h}:{p}" for h, p in self._hosts.hosts), delay)
                 gevent.sleep(delay)
                 continue
@@ -125,6 +128,8 @@ class Publisher(BrokerEvents):
             except SessionLost as error:
                 log.warning("connection to %s lost: %s; %d lines to publish again",
                             session.address, error, self._trackers.outstanding)
+                self.stats.connected = False
+                self.stats.connection_state = "disconnected"   # not "connected" in a backoff
                 lived = time.monotonic() - started
                 if lived >= BACKOFF_RESET_AFTER:
                     backoff.reset()
@@ -139,6 +144,7 @@ class Publisher(BrokerEvents):
 
     def _connect(self):
         """The first host of the ring that takes us: (session, its index) or (None, None)."""
+        self._refused_in_round = False      # a broker answered, and said no (login, TLS)
         for index, (host, port) in self._hosts.round():
             self.stats.connection_state = f"connecting to {host}:{port}"
             session = Session(self.broker, host, port, self)
@@ -148,6 +154,7 @@ class Publisher(BrokerEvents):
             except CONNECTION_ERRORS as error:
                 # bad credentials, vhost or certificate: a config problem, not a blip
                 refused = isinstance(error, (AccessRefused, ssl.SSLCertVerificationError))
+                self._refused_in_round |= refused
                 log.log(logging.ERROR if refused else logging.WARNING,
                         "cannot connect to %s:%s: %s", host, port, describe(error))
                 session.close(timeout=0.5)

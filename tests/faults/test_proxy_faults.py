@@ -2,6 +2,7 @@
 broker down and replay of the spool; a FIFO writer never blocked by a down broker."""
 
 import os
+import signal
 import threading
 import time
 
@@ -182,3 +183,20 @@ def test_overflow_drop_counts_exactly_what_it_drops_and_never_blocks_the_writer(
     assert bodies == [line for line in expected if line in arrived]   # in order, no repeats
     assert bodies[:1000] == expected[:1000]           # the first lines were kept
     assert proc.log().count("lines dropped (overflow = drop)") <= 2    # rate-limited
+
+
+def test_stats_never_say_connected_while_the_connection_is_lost(
+        broker, proxied_config, proxy, queue_name, tailrabbit_factory, tmp_path):
+    path = str(tmp_path / "web.fifo")
+    proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path))
+    proc.wait_log("connected to")
+    proxy.set_mode("refuse")
+    proxy.cut()
+    proc.wait_log("lost")
+    for count in range(1, 4):
+        proc.signal(signal.SIGUSR1)
+        wait_for(lambda: proc.log().count("stats input=web") >= count, message="stats")
+    states = [line.split("connection=")[1] for line in proc.log().splitlines()
+              if "stats input=web" in line]
+    assert not [state for state in states if state.startswith("connected")], states
+    assert proc.stop() == 0, proc.log()

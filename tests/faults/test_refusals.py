@@ -2,6 +2,7 @@
 under us (returned lines), a wrong password."""
 
 import os
+import signal
 import time
 
 from helpers import unique, wait_for
@@ -69,4 +70,9 @@ def test_wrong_password_is_an_error_with_backoff_not_a_crash(config, queue_name,
     assert time.monotonic() - started > 0.5          # backing off, not a tight loop
     assert proc.process.poll() is None               # still running
     assert "ERROR" in proc.log() and "not-the-password-xyz" not in proc.log()
+    # The broker answered, and said no: the log must not say nobody answered.
+    assert "no broker accepted the connection" in proc.log()
+    assert "no broker answered" not in proc.log()
+    proc.signal(signal.SIGUSR1)
+    proc.wait_log("connection=disconnected")
     assert proc.stop() == 0
