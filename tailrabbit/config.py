@@ -11,7 +11,8 @@ import json
 import os
 
 from tailrabbit.settings import (  # noqa: F401  (re-exported for callers of config)
-    DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, DEFAULT_OVERFLOW, HOST_ORDERS, INPUT_TYPES, LOG_LEVELS,
+    COMPRESSIONS, DEFAULT_BUFFER, DEFAULT_BUFFER_BYTES, DEFAULT_OVERFLOW, HEADER_NAMES,
+    HOST_ORDERS, INPUT_TYPES, LOG_LEVELS,
     OVERFLOW_POLICIES, REPLICATED_QUEUE_TYPES,
     BrokerSettings, InputSettings, LoggingSettings, ProcessSettings, Settings,
     default_state_dir)
@@ -26,11 +27,13 @@ BROKER_KEYS = {"host", "port", "vhost", "user", "password", "password_file", "pa
                "heartbeat", "connect_timeout", "refresh", "confirm", "ssl", "ssl_ca",
                "ssl_cert", "ssl_key", "ssl_verify", "host_order"}
 # Keys of the seed's [rabbitmq] section, and per-input defaults in a config with inputs.
-INPUT_DEFAULT_KEYS = {"durable", "auto_delete", "delivery_mode"}
+INPUT_DEFAULT_KEYS = {"durable", "auto_delete", "delivery_mode", "headers"}
 SEED_KEYS = {"queue", "buffer"} | INPUT_DEFAULT_KEYS
 INPUT_KEYS = {"type", "path", "queue", "durable", "auto_delete", "delivery_mode", "exchange",
               "routing_key", "arguments", "start_at", "max_line_bytes", "overflow",
-              "rotate_wait", "follow_symlinks"}
+              "rotate_wait", "follow_symlinks", "headers", "batch_lines", "batch_bytes",
+              "compress"}
+MAX_BATCH_LINES = 100000
 # RabbitMQ's default max_message_size (its hard limit is 512 MiB): a longer line is
 # refused by the broker (the channel closes) at every try, forever.
 MAX_LINE_BYTES = 128 << 20
@@ -73,6 +76,7 @@ def load(path, environ=None):
         "durable": rabbit.boolean("durable", True),
         "auto_delete": rabbit.boolean("auto_delete", False),
         "delivery_mode": _delivery_mode(rabbit, 2),
+        "headers": _headers(rabbit, HEADER_NAMES),
     }
     if seed_mode:
         inputs = (_seed_input(rabbit, defaults),)
@@ -234,7 +238,25 @@ def _input(section, defaults):
         overflow=section.choice("overflow", DEFAULT_OVERFLOW[kind], OVERFLOW_POLICIES),
         rotate_wait=section.number("rotate_wait", 5.0, minimum=0),
         follow_symlinks=section.boolean("follow_symlinks", False),
+        headers=_headers(section, defaults["headers"]),
+        batch_lines=section.integer("batch_lines", 1, minimum=1, maximum=MAX_BATCH_LINES),
+        batch_bytes=section.integer("batch_bytes", 1 << 20, minimum=1, maximum=MAX_LINE_BYTES),
+        compress=section.choice("compress", "none", COMPRESSIONS),
     )
+
+
+def _headers(section, default):
+    """`headers = input, host` -> ("input", "host"); given empty -> () (no table at all)."""
+    text = section.raw("headers")
+    if text is None:
+        return default
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",")
+                                if part.strip()))
+    for name in names:
+        if name not in HEADER_NAMES:
+            raise section.error("headers", f"unknown header {name!r}: choose from "
+                                           f"{', '.join(HEADER_NAMES)} (empty = none)")
+    return names
 
 
 def _arguments(section):
