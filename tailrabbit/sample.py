@@ -35,6 +35,10 @@ connect_timeout = 5
 refresh = 50
 ; Publisher confirms: a line counts as delivered only when the broker confirmed it.
 confirm = True
+; Metadata headers of every message, the default of every input (an input may override):
+; input, host, path (fifo, file), offset (file). Empty = none: the lightest message for
+; the broker. A cut line always carries truncated.
+;headers = input, host, path, offset
 
 ; One section per input; the name after "input:" is the input's name: letters, digits,
 ; '.', '_', '-', at most 100 bytes (it names the input's files in state_dir).
@@ -60,4 +64,11 @@ start_at = end
 ; log directory could otherwise make tailrabbit ship another file. True follows links.
 ; A path named exactly, without a glob, may always be a link.
 ;follow_symlinks = False
+; Up to batch_lines lines of one file per message (each followed by "\\n", header lines =
+; their count, offset = the first line's); what is read is sent at once, never held to
+; fill a batch. 1 = one message per line. batch_bytes bounds a message's body.
+;batch_lines = 100
+;batch_bytes = 1048576
+; none or gzip (body gzipped, content_encoding gzip).
+;compress = none
 """
