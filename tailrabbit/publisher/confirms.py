@@ -1,6 +1,8 @@
 """Which published lines the broker has confirmed, from pipelined basic.ack/nack.
 
-Delivery tags are counted here (they start at 1 on every new channel). Acks may come with
+Delivery tags are counted here (they start at 1 on every new channel), one per message:
+a Batch of a batched input is fewer messages than lines, and the publisher says how many.
+`outstanding` stays in lines (the confirm window and the stats are about lines). Acks may come with
 `multiple` or one tag at a time, and across queues out of order; a batch is released only
 when every tag up to its last one is acked, so releases happen in publish order and a file
 checkpoint can never jump over an unconfirmed line.
@@ -21,9 +23,10 @@ class ConfirmTracker:
     def __len__(self):
         return len(self._in_flight)
 
-    def add(self, batch):
-        """Register a batch about to be written; its lines take the next tags."""
-        self.next_tag += len(batch.lines)
+    def add(self, batch, messages=None):
+        """Register a batch about to be written; its messages take the next tags: one per
+        line, or `messages` (what the encoder made of it: fewer with batch_lines > 1)."""
+        self.next_tag += len(batch.lines) if messages is None else messages
         self._in_flight.append((self.next_tag - 1, batch))
         self.outstanding += len(batch.lines)
         self.outstanding_bytes += sum(map(len, batch.lines))
@@ -78,11 +81,11 @@ class InputTrackers:
     def outstanding_bytes(self):
         return sum(tracker.outstanding_bytes for tracker in self._trackers.values())
 
-    def add(self, batch):
+    def add(self, batch, messages=None):
         tracker = self._trackers.get(batch.input)
         if tracker is None:
             tracker = self._trackers[batch.input] = ConfirmTracker()
-        tracker.add(batch)
+        tracker.add(batch, messages)
 
     def ack(self, name, tag, multiple):
         tracker = self._trackers.get(name)

@@ -50,6 +50,7 @@ def _longstr_field(key, value):
 
 
 _OFFSET_KEY = _shortstr("offset") + b"l"
+DEFAULT_HEADERS = ("input", "host", "path", "offset")   # the metadata headers, all
 _TRUNCATED_FIELD = _shortstr("truncated") + b"t\x01"
 PATH_CACHE = 4096            # encoded `path` headers kept per route (a glob's matches)
 
@@ -64,9 +65,18 @@ class RouteEncoder:
                   + _shortstr(input_settings.exchange) + _shortstr(input_settings.routing_key)
                   + b"\x01")                                      # mandatory, not immediate
         self.method_frame = _pack_frame_head(1, channel_id, len(method)) + method + FRAME_END
-        fields = _longstr_field("input", input_settings.name) + _longstr_field("host", hostname)
+        # `headers` chooses the metadata (input, host, path, offset); truncated is not
+        # metadata but a statement about the body, so a cut line always says so.
+        names = getattr(input_settings, "headers", DEFAULT_HEADERS)
+        fields = b""
+        if "input" in names:
+            fields += _longstr_field("input", input_settings.name)
+        if "host" in names:
+            fields += _longstr_field("host", hostname)
         self.input_fields = fields
-        if input_settings.path and input_settings.type != "stdin":
+        self.send_path = "path" in names
+        self.send_offset = "offset" in names
+        if self.send_path and input_settings.path and input_settings.type != "stdin":
             fields += _longstr_field("path", input_settings.path)
         self.constant_fields = fields
         # File batches name their file (a glob's match, not the pattern): the fields and
@@ -74,12 +84,15 @@ class RouteEncoder:
         self._path_fields = {}
         self._offset_heads = {}
         self.props_head = struct.pack(">H", PROPERTY_FLAGS) + _shortstr(CONTENT_TYPE)
+        # `headers =` (none) and a line that is not cut: no table at all, not an empty one
+        self.bare_props_head = (struct.pack(">H", PROPERTY_FLAGS & ~FLAG_HEADERS)
+                                + _shortstr(CONTENT_TYPE))
         self.props_tail_head = bytes([input_settings.delivery_mode])
         self.app_id = _shortstr(APP_ID)
 
     def _fields(self, path):
         """The constant headers of lines read from `path` (None: the input's own)."""
-        if path is None:
+        if path is None or not self.send_path:
             return self.constant_fields
         fields = self._path_fields.get(path)
         if fields is None:
@@ -101,17 +114,23 @@ class RouteEncoder:
         return head
 
     def _props(self, fields, timestamp):
+        if not fields:
+            return (self.bare_props_head + self.props_tail_head + _pack_timestamp(timestamp)
+                    + self.app_id)
         return (self.props_head + _pack_u32(len(fields)) + fields + self.props_tail_head
                 + _pack_timestamp(timestamp) + self.app_id)
 
     def encode(self, batch, out):
-        """Append the frames of every line in `batch` to the list `out`."""
-        if batch.offsets is None and batch.truncated is None:
-            self._encode_constant(batch, out)
-        elif batch.truncated is None:
-            self._encode_with_offsets(batch, out)
+        """Append the frames of every line in `batch` to the list `out`; returns how many
+        messages they are (here one per line: the confirm tracker counts delivery tags)."""
+        if batch.truncated is None:
+            if batch.offsets is None or not self.send_offset:
+                self._encode_constant(batch, out)
+            else:
+                self._encode_with_offsets(batch, out)
         else:
             self._encode_each(batch, out)
+        return len(batch.lines)
 
     def _encode_constant(self, batch, out):
         """Lines whose properties are all alike (stdin, fifo): one props for the batch."""
@@ -164,7 +183,7 @@ class RouteEncoder:
         constant = self._fields(batch.path)
         for index, body in enumerate(batch.lines):
             fields = constant
-            if offsets is not None:
+            if offsets is not None and self.send_offset:
                 fields += _OFFSET_KEY + _pack_offset(offsets[index])
             if index in truncated:
                 fields += _TRUNCATED_FIELD

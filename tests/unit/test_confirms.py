@@ -67,3 +67,20 @@ def test_bytes_in_flight_are_counted_so_long_lines_cannot_pile_up():
     assert tracker.outstanding_bytes == 100
     tracker.take_all()
     assert tracker.outstanding_bytes == 0
+
+
+def test_a_batch_of_many_lines_in_few_messages_takes_one_tag_per_message():
+    """batch_lines > 1: 250 lines in 3 messages take tags 1..3, the next batch 4..4."""
+    tracker = ConfirmTracker()
+    big, small = batch(250), batch(1)
+    tracker.add(big, 3)
+    tracker.add(small, 1)
+    assert tracker.outstanding == 251
+    assert tracker.ack(2, True) == []
+    assert tracker.ack(3, True) == [big]
+    assert tracker.ack(4, True) == [small] and tracker.outstanding == 0
+    from tailrabbit.publisher.confirms import InputTrackers
+    trackers = InputTrackers()
+    trackers.add(batch(100, "a"), 1)
+    trackers.add(batch(5, "a"))
+    assert trackers.ack("a", 1, True) != [] and trackers.outstanding == 5

@@ -121,3 +121,128 @@ def test_the_per_path_cache_is_bounded(monkeypatch):
                        out)
     assert len(encoder._path_fields) <= 8 and len(encoder._offset_heads) <= 8
     assert _paths_of(out) == [f"/l/{index}" for index in range(50)]
+
+
+# ---- headers, batches, gzip (batchframes.py) -------------------------------------------
+
+import gzip  # noqa: E402
+import dataclasses  # noqa: E402
+
+from tailrabbit.publisher.batchframes import BatchEncoder, make_encoder  # noqa: E402
+
+
+def _messages(out):
+    """[(properties, body)] of every message in the frames."""
+    messages, frames = [], split_frames(b"".join(out))
+    for kind, _, payload in frames:
+        if kind == 1:
+            messages.append([None, b""])
+        elif kind == 2:
+            messages[-1][0] = decode_header(payload)[1]
+        else:
+            messages[-1][1] += payload
+    return [tuple(m) for m in messages]
+
+
+def _file_input(**extra):
+    return InputSettings(name="api", type="file", path="/l/a.log", queue="q",
+                         routing_key="q", **extra)
+
+
+def test_default_settings_keep_the_per_line_encoder_and_its_exact_bytes():
+    item = _file_input()
+    encoder = make_encoder(1, 131072, item, hostname="h")
+    assert type(encoder) is RouteEncoder
+    out = []
+    assert encoder.encode(Batch("api", [b"a", b"bb"], offsets=[0, 2], timestamp=5), out) == 2
+    # the seed of these bytes: one message per line, headers input, host, path, offset
+    assert [m[1] for m in _messages(out)] == [b"a", b"bb"]
+    assert _messages(out)[1][0]["application_headers"] == {
+        "input": "api", "host": "h", "path": "/l/a.log", "offset": 2}
+
+
+def test_batches_hold_up_to_n_lines_of_one_batch_with_lines_and_first_offset():
+    item = _file_input(batch_lines=3)
+    encoder = make_encoder(1, 131072, item, hostname="h")
+    lines = [b"l%d" % i for i in range(7)]
+    offsets = [i * 3 for i in range(7)]
+    out = []
+    assert encoder.encode(Batch("api", lines, offsets=offsets, timestamp=5), out) == 3
+    messages = _messages(out)
+    assert [m[1] for m in messages] == [b"l0\nl1\nl2\n", b"l3\nl4\nl5\n", b"l6\n"]
+    assert [(m[0]["application_headers"]["lines"], m[0]["application_headers"]["offset"])
+            for m in messages] == [(3, 0), (3, 9), (1, 18)]
+    assert "content_encoding" not in messages[0][0]
+    assert b"".join(m[1] for m in messages).split(b"\n")[:-1] == lines
+
+
+def test_batch_bytes_bounds_a_body_and_never_splits_a_line():
+    item = _file_input(batch_lines=100, batch_bytes=10)
+    encoder = make_encoder(1, 23, item, hostname="h")          # body frames of 15 bytes
+    lines = [b"aaaa", b"bbbb", b"c" * 30, b"dd", b"ee", b"ff", b"g"]
+    out = []
+    count = encoder.encode(Batch("api", lines, offsets=list(range(7)), timestamp=5), out)
+    bodies = [m[1] for m in _messages(out)]
+    assert count == len(bodies) == 4
+    assert bodies == [b"aaaa\nbbbb\n", b"c" * 30 + b"\n", b"dd\nee\nff\n", b"g\n"]
+
+
+def test_truncated_lines_of_a_batch_are_named_by_index_in_the_message():
+    item = _file_input(batch_lines=2)
+    out = []
+    make_encoder(1, 131072, item, hostname="h").encode(
+        Batch("api", [b"a", b"b", b"c", b"d"], offsets=[0, 2, 4, 6], truncated={1, 2},
+              timestamp=5), out)
+    headers = [m[0]["application_headers"] for m in _messages(out)]
+    assert [h.get("truncated") for h in headers] == [[1], [0]]
+
+
+def test_gzip_round_trips_byte_exact_with_content_encoding():
+    lines = [bytes(range(256)) * 3, b"\xff\xfe not utf-8 \r \t ", b"x" * 70000]
+    for batch_lines, expected in ((1, lines), (50, [b"\n".join(lines) + b"\n"])):
+        item = _file_input(batch_lines=batch_lines, compress="gzip")
+        encoder = make_encoder(1, 4096, item, hostname="h")
+        assert isinstance(encoder, BatchEncoder)
+        out = []
+        encoder.encode(Batch("api", lines, offsets=[0, 1, 2], truncated={2}, timestamp=5),
+                       out)
+        messages = _messages(out)
+        assert [gzip.decompress(m[1]) for m in messages] == expected
+        assert {m[0]["content_encoding"] for m in messages} == {"gzip"}
+        assert messages[-1][0]["application_headers"]["truncated"] in (True, [2])
+
+
+def test_headers_choose_the_metadata_and_empty_sends_no_table():
+    lines = [b"a", b"b"]
+    for headers, batch_lines, expected in (
+            (("input",), 1, {"input": "api"}),
+            (("path", "offset"), 1, {"path": "/l/a.log", "offset": 0}),
+            (("host",), 5, {"host": "h", "lines": 2})):
+        out = []
+        make_encoder(1, 131072, _file_input(headers=headers, batch_lines=batch_lines),
+                     hostname="h").encode(Batch("api", lines, offsets=[0, 2], timestamp=5),
+                                          out)
+        assert _messages(out)[0][0]["application_headers"] == expected
+    for batch_lines in (1, 5):
+        out = []
+        make_encoder(1, 131072, _file_input(headers=(), batch_lines=batch_lines),
+                     hostname="h").encode(Batch("api", lines, offsets=[0, 2], timestamp=5),
+                                          out)
+        for props, _ in _messages(out):
+            assert "application_headers" not in props
+            assert props["delivery_mode"] == 2 and props["timestamp"] == 5
+    out = []           # a cut line still says so, even with no metadata
+    make_encoder(1, 131072, _file_input(headers=()), hostname="h").encode(
+        Batch("api", lines, offsets=[0, 2], truncated={0}, timestamp=5), out)
+    assert [m[0].get("application_headers") for m in _messages(out)] == [
+        {"truncated": True}, None]
+
+
+def test_per_line_stdin_with_no_headers_is_the_bare_message():
+    item = InputSettings(name="in", type="stdin", path=None, queue="q", routing_key="q",
+                         headers=())
+    out = []
+    make_encoder(1, 131072, item).encode(Batch("in", [b"x"], timestamp=5), out)
+    frames = split_frames(b"".join(out))
+    assert frames[1][2][12:14] == struct.pack(">H", 0x9048)   # no headers flag
+    assert dataclasses.replace(item, headers=("input",)).headers == ("input",)
