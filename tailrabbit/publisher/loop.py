@@ -25,7 +25,7 @@ from gevent.event import Event
 
 from tailrabbit.publisher.confirms import InputTrackers
 from tailrabbit.publisher.events import BrokerEvents
-from tailrabbit.publisher.frames import RouteEncoder
+from tailrabbit.publisher.batchframes import make_encoder
 from tailrabbit.publisher.hosts import HostRing
 from tailrabbit.publisher.parking import Backoff, Parking
 from tailrabbit.publisher.routes import reconnect_reason
@@ -176,7 +176,7 @@ class Publisher(BrokerEvents):
 
     def _serve(self, session):
         self._session = session
-        self._encoders = {name: RouteEncoder(session.channels[name], session.frame_max, item)
+        self._encoders = {name: make_encoder(session.channels[name], session.frame_max, item)
                           for name, item in self._routes().items()
                           if name in session.channels}
         self._reconnect_now = False
@@ -243,9 +243,12 @@ class Publisher(BrokerEvents):
                                if batch.input in self._retired else "no such input")
                 self._resend.append(batch)
                 continue
-            trackers.add(batch)
-            encoder.encode(batch, out)
-            stats.of(batch.input).published += len(batch.lines)
+            # the tracker is told how many messages (delivery tags) the batch became
+            messages = encoder.encode(batch, out)
+            trackers.add(batch, messages)
+            counters = stats.of(batch.input)
+            counters.published += len(batch.lines)
+            counters.messages += messages
         if not out:
             return
         try:
