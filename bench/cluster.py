@@ -124,7 +124,8 @@ def recovery(cluster, tmp, what, root=ROOT):
         victim.kill()
         writer.join()
         consumer.wait_count(writer.count)
-        assert proc.stop() == 0
+        status = proc.stop()
+        assert status == 0, f"tailrabbit exited {status}: {proc.log()[-300:]}"
         consumer.stop()
         resumed = next(stamp for stamp, body in consumer.arrivals
                        if int(body.split()[1]) >= at_kill) - killed
@@ -191,14 +192,24 @@ def recovery_rows(cluster, tmp, args):
                             if args.before else [])
     for what in MODES:
         for label, root in roots:
-            runs = [recovery(cluster, tmp, what, root) for _ in range(args.reps)]
+            runs, failures = [], []
+            for _ in range(args.reps):
+                try:
+                    runs.append(recovery(cluster, tmp, what, root))
+                except Exception as error:      # a row with a failed repetition says so
+                    failures.append(f"{error.__class__.__name__}: {error}")
+            if not runs:
+                print(f"| {what}{label} | every repetition failed: {failures[0]} |")
+                continue
             moves = [r[0] for r in runs if r[0] is not None]
             resumed = [r[1] for r in runs]
             move_text = (f"{statistics.median(moves):.2f} / {max(moves):.2f} s" if moves
                          else "none (connection kept)")
             print(f"| {what}{label} | {move_text} | {statistics.median(resumed):.2f} / "
                   f"{max(resumed):.2f} s | {sum(r[2] for r in runs)} | "
-                  f"{sum(r[3] for r in runs)} |", flush=True)
+                  f"{sum(r[3] for r in runs)} |"
+                  + (f" {len(failures)} failed: {failures[0]}" if failures else ""),
+                  flush=True)
 
 
 if __name__ == "__main__":
