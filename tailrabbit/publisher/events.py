@@ -2,6 +2,7 @@
 acks release batches, a nack, a return or a closed channel parks that input alone;
 connection.blocked pauses every input. A mixin of Publisher, kept apart so the publish loop
 reads on its own; these methods run in the reader greenlet and never write to the socket.
+Releasing and parking, their effects, live here too (the publish loop parks as well).
 """
 
 import logging
@@ -69,3 +70,28 @@ class BrokerEvents:
         self.stats.connection_state = f"connected to {self._session.address}" \
             if self._session else "connected"
         self._unblocked.set()
+
+    # ---- their effects (called here and by the publish loop) -------------------------
+
+    def _release(self, batches):
+        """Confirmed batches: counted, their input's route proven, checkpoints told."""
+        for batch in batches:
+            self.stats.of(batch.input).confirmed += len(batch.lines)
+            self._parking.confirmed(batch.input)
+            if self.on_confirmed is not None:
+                self.on_confirmed(batch)
+        self.progress.set()
+
+    def _park(self, name, reason, first=None):
+        """Hold `name` back: its unconfirmed lines wait, in order, before its buffered
+        ones; nothing of it is published until a reconnect retries it. `first`: its
+        first retry delay (None: parking's default, a route failure's)."""
+        if name in self._parking:
+            return
+        taken = self._trackers.take(name)
+        self._resend.extend(taken)
+        delay = self._parking.park(name, reason, first)
+        self.buffer.hold_back(self._parking.reasons)
+        log.error("input %s parked: %s; its lines wait (%d unconfirmed lines set aside), "
+                  "retrying in %.1f s", name, reason, sum(len(b.lines) for b in taken), delay)
+        self._acked.set()               # the confirm window may have room again

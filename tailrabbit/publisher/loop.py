@@ -290,24 +290,3 @@ class Publisher(BrokerEvents):
         """Lines of input `name` published (or to be published again) and not confirmed."""
         return self._trackers.outstanding_of(name) + sum(
             len(batch.lines) for batch in self._resend if batch.input == name)
-
-    def _release(self, batches):
-        for batch in batches:
-            self.stats.of(batch.input).confirmed += len(batch.lines)
-            self._parking.confirmed(batch.input)
-            if self.on_confirmed is not None:
-                self.on_confirmed(batch)
-        self.progress.set()
-
-    def _park(self, name, reason, first=ROUTE_RETRY_FIRST):
-        """Hold `name` back: its unconfirmed lines wait, in order, before its buffered
-        ones; nothing of it is published until a reconnect retries it."""
-        if name in self._parking:
-            return
-        taken = self._trackers.take(name)
-        self._resend.extend(taken)
-        delay = self._parking.park(name, reason, first)
-        self.buffer.hold_back(self._parking.reasons)
-        log.error("input %s parked: %s; its lines wait (%d unconfirmed lines set aside), "
-                  "retrying in %.1f s", name, reason, sum(len(b.lines) for b in taken), delay)
-        self._acked.set()               # the confirm window may have room again
