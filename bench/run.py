@@ -26,6 +26,7 @@ import time
 
 import amqp
 
+from batches import batches
 from memory import memory, open_fifo_writer, rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -332,7 +333,8 @@ def main():
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--parts", default="throughput,latency,memory",
-                        help="which parts to run, comma-separated")
+                        help="which parts to run, comma-separated: throughput, latency, "
+                             "memory, batches (issue 11's table, with syslog-ng)")
     parser.add_argument("--quick", action="store_true",
                         help="throughput of the C tool and tailrabbit only")
     parser.add_argument("--before", metavar="DIR",
@@ -350,6 +352,9 @@ def main():
                 handle.write(b"%09d " % i + b"x" * (args.size - 10) + b"\n")
         if "throughput" in parts:
             throughput(args, tmp, data_path)
+        if "batches" in parts:
+            args.root = ROOT
+            batches(args, tmp, data_path, Queues, BROKER)
         if "latency" in parts:
             latency(args, tmp)
         if "memory" in parts:
