@@ -2,7 +2,7 @@
 loop measured in the same run, FIFO-to-queue latency, idle CPU and RSS (bench/memory.py).
 
     .venv/bin/python bench/run.py [--lines 200000] [--size 200] [--rounds 1]
-        [--parts throughput,latency,memory] [--quick] [--before DIR]
+        [--parts throughput,latency,memory,batches,batch-latency] [--quick] [--before DIR]
 
 --quick measures only the C tool and tailrabbit; --before DIR (a checkout of an older
 tailrabbit, e.g. from `git archive`) adds its tailrabbit rows and memory rows, in the same
@@ -262,20 +262,23 @@ def throughput(args, tmp, data_path):
             print(f"{kind:<11} {name:<26} {rate:>10,.0f} {rate / base:>9.2f}x")
 
 
-def latency(args, tmp):
+def latency(args, tmp, extra=None):
+    """FIFO -> consumer latency per line; `extra` input keys (e.g. batch_lines) too."""
     queues = Queues()
     queue = "bench-latency"
     queues.fresh(queue, durable=True)
     fifo = os.path.join(tmp, "latency.fifo")
     config = os.path.join(tmp, "latency.ini")
     write_config(config, os.path.join(tmp, "state-latency"),
-                 {"web": {"type": "fifo", "path": fifo, "queue": queue}}, True, 2)
+                 {"web": {"type": "fifo", "path": fifo, "queue": queue, **(extra or {})}},
+                 True, 2)
     proc = subprocess.Popen(tailrabbit_cmd(config), cwd=ROOT)
     samples = []
     consumer = connect()
     channel = consumer.channel()
-    channel.basic_consume(queue, no_ack=True, callback=lambda m: samples.append(
-        time.time_ns() - int(m.body.split(b" ", 1)[0])))
+    channel.basic_consume(queue, no_ack=True, callback=lambda m: samples.extend(
+        time.time_ns() - int(line.split(b" ", 1)[0])
+        for line in m.body.split(b"\n") if line))
     try:
         fd = open_fifo_writer(fifo)
         count, rate = args.latency_lines, 1000
@@ -311,7 +314,7 @@ def latency(args, tmp):
     samples.sort()
     ms = [s / 1e6 for s in samples]
     print(f"\n## Latency: FIFO write -> consumer, {len(ms)} lines at 1,000 lines/s, "
-          f"persistent, confirms on")
+          f"persistent, confirms on{', ' + str(extra) if extra else ''}")
     print(f"p50 {ms[len(ms) // 2]:.2f} ms   p99 {ms[int(len(ms) * 0.99)]:.2f} ms   "
           f"max {ms[-1]:.2f} ms")
     print(f"\n## Idle: {idle_cpu:.3f} CPU s over {args.idle} s "
@@ -334,7 +337,8 @@ def main():
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--parts", default="throughput,latency,memory",
                         help="which parts to run, comma-separated: throughput, latency, "
-                             "memory, batches (issue 11's table, with syslog-ng)")
+                             "memory, batches (issue 11's table, with syslog-ng), "
+                             "batch-latency (latency with batch_lines = 100)")
     parser.add_argument("--quick", action="store_true",
                         help="throughput of the C tool and tailrabbit only")
     parser.add_argument("--before", metavar="DIR",
@@ -357,6 +361,8 @@ def main():
             batches(args, tmp, data_path, Queues, BROKER)
         if "latency" in parts:
             latency(args, tmp)
+        if "batch-latency" in parts:
+            latency(args, tmp, {"batch_lines": 100})
         if "memory" in parts:
             memory(args, tmp, ROOT, args.before)
 
