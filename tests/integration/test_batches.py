@@ -189,3 +189,25 @@ def test_bad_batch_values_are_refused_with_78(tmp_path):
         assert result.returncode == 78, (key, value, result.stderr)
         err = result.stderr.decode()
         assert len(err.strip().splitlines()) == 1 and f"[input:in] {key}" in err, err
+
+
+def test_metrics_count_messages_beside_lines(broker, config, queue_name, tailrabbit_factory,
+                                             tmp_path):
+    """tailrabbit_lines_published_total counts lines, tailrabbit_messages_published_total
+    the messages they became: with batch_lines = 100, one per read of up to 100 lines."""
+    from integration.test_metrics import free_port, get, metric
+    port = free_port()
+    config["tailrabbit"]["metrics"] = f"127.0.0.1:{port}"
+    path = tmp_path / "api.log"
+    path.write_bytes(b"".join(b"m %05d\n" % i for i in range(1000)))
+    config["input:api"] = {"type": "file", "path": str(path), "queue": queue_name,
+                           "start_at": "beginning", "batch_lines": 100}
+    proc = tailrabbit_factory(config)
+    proc.wait_log("metrics on")
+    wait_for(lambda: metric(get(port, "/metrics")[1], "tailrabbit_lines_confirmed_total",
+                            "api") == 1000, message="1000 lines confirmed in /metrics")
+    text = get(port, "/metrics")[1]
+    messages = metric(text, "tailrabbit_messages_published_total", "api")
+    assert metric(text, "tailrabbit_lines_published_total", "api") == 1000
+    assert proc.stop() == 0, proc.log()
+    assert messages == broker.depth(queue_name) and 10 <= messages <= 20, messages
