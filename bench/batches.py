@@ -3,8 +3,10 @@ measured in one run, each row with its own CPU and the broker's CPU per line.
 
 Persistent, one durable classic queue, the same nginx-like lines for every row. Own CPU: the
 publisher's user+sys (children's rusage for processes that exit, /proc for syslog-ng,
-which does not). Broker CPU: the oldest beam.smp's user+sys from /proc over the row (other
-nodes on the machine are younger: tests start private ones). "bytes/line" is what the
+which does not; none for the ceiling row, written by the bench itself: tailrabbit's frames
+for stdin lines pre-encoded, then written raw with confirms, what the broker can take).
+Broker CPU: the oldest beam.smp's user+sys from /proc over the row (other nodes on the
+machine are younger: tests start private ones). "bytes/line" is what the
 queue holds per line (RabbitMQ's message_bytes: bodies), which is what gzip changes.
 Every rate is timed until every line is in the queue: tailrabbit with confirms exits
 only when every line is confirmed; rows without confirms wait for the queue's depth.
@@ -24,6 +26,7 @@ from peers import ensure_syslog_ng, start_syslog_ng
 ROWS = [
     ("amqp-publish (C, no confirms, no headers)", "c", {}),
     ("syslog-ng file -> amqp() (no confirms)", "syslog-ng", {}),
+    ("ceiling: tailrabbit's per-line frames written raw", "ceiling", {}),
     ("tailrabbit stdin, per line (default)", "tr", {}),
     ("tailrabbit stdin, confirm = False, headers =", "tr",
      {"confirm": "False", "headers": ""}),
@@ -102,6 +105,10 @@ def one(args, tmp, data_path, queues, broker, name, kind, keys, syslog_ng):
         with open(data_path, "rb") as handle:
             subprocess.run(["amqp-publish", "-l", "-p", "-r", queue, "-s", broker[0]],
                            stdin=handle, check=True)
+    elif kind == "ceiling":    # in this process: its own CPU is not the row's
+        from run import run_ceiling
+        started = run_ceiling(queues, data_path, queue, True, "stdin")
+        own0 = None
     elif kind == "syslog-ng":
         proc = start_syslog_ng(syslog_ng, tmp, data_path, queue, broker)
     else:
@@ -110,7 +117,7 @@ def one(args, tmp, data_path, queues, broker, name, kind, keys, syslog_ng):
         with open(data_path, "rb") as handle:
             subprocess.run([sys.executable, "-m", "tailrabbit", "-c", config, "-l",
                             "WARNING"], stdin=handle, check=True, cwd=args.root)
-    confirmed = kind == "tr" and keys.get("confirm") != "False"
+    confirmed = kind == "ceiling" or kind == "tr" and keys.get("confirm") != "False"
     if proc is not None:       # a peer that fails to start must not wait 5 minutes
         while queues.depth(queue) < args.lines:
             if proc.poll() is not None:
@@ -119,7 +126,7 @@ def one(args, tmp, data_path, queues, broker, name, kind, keys, syslog_ng):
     elif not confirmed:        # messages == lines for these rows
         queues.wait_depth(queue, args.lines)
     elapsed = time.monotonic() - started
-    own = children_cpu() - own0
+    own = children_cpu() - own0 if own0 is not None else None
     if proc is not None:
         own = cpu_of(proc.pid)
         proc.terminate()
@@ -128,7 +135,8 @@ def one(args, tmp, data_path, queues, broker, name, kind, keys, syslog_ng):
     nbytes = queue_bytes(queue)
     messages = queues.depth(queue)
     queues.delete(queue)
-    return {"name": name, "rate": args.lines / elapsed, "own": own * 1e6 / args.lines,
+    return {"name": name, "rate": args.lines / elapsed,
+            "own": own * 1e6 / args.lines if own is not None else None,
             "broker": beam_cpu * 1e6 / args.lines, "messages": messages,
             "bytes": nbytes / args.lines if nbytes is not None else None}
 
@@ -190,7 +198,7 @@ def batches(args, tmp, data_path, queues_factory, broker):
             results.setdefault(name, []).append(result)
     print(f"\n## Issue 11: {args.lines} lines x {args.size} bytes, persistent, one durable "
           f"queue, median of {args.rounds} round(s), same run")
-    print(f"{'subject':<46} {'lines/s':>9} {'vs C':>6} {'vs sng':>7} {'own us/l':>9} "
+    print(f"{'subject':<50} {'lines/s':>9} {'vs C':>6} {'vs sng':>7} {'own us/l':>9} "
           f"{'broker us/l':>12} {'msgs':>7} {'bytes/l':>8}")
 
     def median(name, key):
@@ -201,7 +209,8 @@ def batches(args, tmp, data_path, queues_factory, broker):
     for name, _, _ in rows:
         rate = median(name, "rate")
         nbytes = median(name, "bytes")
-        print(f"{name:<46} {rate:>9,.0f} {rate / base:>5.2f}x "
-              f"{(f'{rate / peer:.2f}x' if peer else '-'):>7} {median(name, 'own'):>9.2f} "
+        print(f"{name:<50} {rate:>9,.0f} {rate / base:>5.2f}x "
+              f"{(f'{rate / peer:.2f}x' if peer else '-'):>7} "
+              f"{(f'{own:.2f}' if (own := median(name, 'own')) is not None else '-'):>9} "
               f"{median(name, 'broker'):>12.2f} {median(name, 'messages'):>7.0f} "
               f"{(f'{nbytes:.1f}' if nbytes is not None else '-'):>8}")
