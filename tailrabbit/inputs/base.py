@@ -3,10 +3,11 @@ input's overflow policy (block, drop, spool) when the memory buffer is full."""
 
 import logging
 import os
+import select
 
 import gevent
-import gevent.os
 from gevent import GreenletExit
+from gevent.socket import wait_read
 
 from tailrabbit.line import Batch
 from tailrabbit.logsetup import RateLimitedLog
@@ -15,6 +16,7 @@ from tailrabbit.splitter import LineSplitter
 log = logging.getLogger("tailrabbit.input")
 
 PIPE_CHUNK = 1 << 16
+CHECK_EVERY = 1.0      # seconds: how long a missed wakeup could stall a pipe reader
 
 
 class Input:
@@ -86,12 +88,13 @@ class Input:
         if self.spool is not None and batch.lines:
             self.spool.append(batch)
 
-    def pump(self, fd, splitter, read=gevent.os.nb_read, chunk=PIPE_CHUNK):
+    def pump(self, fd, splitter, read=None, chunk=PIPE_CHUNK):
         """Read `fd` to EOF, submitting complete lines; then submit the unterminated tail.
 
         Killed (a stop, a reload), the unterminated tail is read and gone from the pipe:
         it is spooled as a line of its own, not lost.
         """
+        read = nb_read if read is None else read
         try:
             while True:
                 data = read(fd, chunk)
@@ -108,6 +111,34 @@ class Input:
         tail = splitter.flush()
         if tail is not None:
             self.submit([tail[0]])
+
+
+def wait_readable(fd, check_every=CHECK_EVERY):
+    """Until `fd` (a pipe) is readable or its writer hung up.
+
+    gevent's wait_read alone would wait forever if a wakeup were ever missed (libev keeps
+    per-descriptor state, and FIFO readers close and reopen descriptors whose numbers get
+    reused); a reader that stops reading blocks nginx. So every `check_every` seconds a
+    real poll() looks for itself: a missed wakeup costs a second, never a blocked writer.
+    """
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    while True:
+        try:
+            wait_read(fd, timeout=check_every, timeout_exc=TimeoutError)
+            return
+        except TimeoutError:
+            if poller.poll(0):
+                return
+
+
+def nb_read(fd, size):
+    """Read a non-blocking pipe, waiting through the hub (and wait_readable) when empty."""
+    while True:
+        try:
+            return os.read(fd, size)
+        except BlockingIOError:
+            wait_readable(fd)
 
 
 def blocking_read(fd, size):

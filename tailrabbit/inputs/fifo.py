@@ -17,9 +17,8 @@ import os
 import stat
 
 import gevent
-from gevent.socket import wait_read
 
-from tailrabbit.inputs.base import Input
+from tailrabbit.inputs.base import Input, wait_readable
 from tailrabbit.logsetup import RateLimitedLog
 
 log = logging.getLogger("tailrabbit.input")
@@ -48,7 +47,7 @@ class FifoInput(Input):
             try:
                 # read() on a FIFO without a writer returns EOF at once; poll does not
                 # report it readable until a writer has come: wait for one first.
-                wait_read(fd)
+                wait_readable(fd)
                 self.pump(fd, self.new_splitter())
             finally:
                 os.close(fd)
