@@ -39,18 +39,27 @@ class FifoInput(Input):
 
     def run(self):
         path = self.settings.path
+        fd = None
         while True:
-            fd = self._open(path)
             if fd is None:
-                gevent.sleep(RETRY_SECONDS)
-                continue
+                fd = self._open(path)
+                if fd is None:
+                    gevent.sleep(RETRY_SECONDS)
+                    continue
             try:
                 # read() on a FIFO without a writer returns EOF at once; poll does not
                 # report it readable until a writer has come: wait for one first.
                 wait_readable(fd)
                 self.pump(fd, self.new_splitter())
-            finally:
+                # The writer closed. The next reader opens BEFORE this one closes: a
+                # writer that reopened meanwhile (nginx -s reopen) holds the pipe, and with
+                # no reader at all its next write would fail with EPIPE and lose the line.
+                next_fd = self._open(path)
+            except BaseException:
                 os.close(fd)
+                raise
+            os.close(fd)
+            fd = next_fd
             log.debug("input %s: writer closed %s; waiting for the next one", self.name, path)
 
     def _open(self, path):

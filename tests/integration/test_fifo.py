@@ -92,3 +92,24 @@ def test_a_fifo_others_can_write_or_own_is_not_read_until_fixed(
     assert proc.stop() == 0, proc.log()
     assert [m.body for m in broker.consume_all(queue_name)] == [b"after the fix"]
     assert proc.log().count("is writable by others") == 1      # rate-limited, not every 5 s
+
+
+def test_writers_that_reopen_back_to_back_never_find_the_pipe_without_a_reader(
+        broker, config, queue_name, tailrabbit_factory, tmp_path):
+    """nginx -s reopen: the old writer closes and the new one opens at once. tailrabbit
+    opens its next reader before closing the old one, so a writer that opened in between
+    never writes into a pipe with no reader (EPIPE: the line would be lost)."""
+    path = str(tmp_path / "reopen.fifo")
+    proc = tailrabbit_factory(fifo_config(config, queue_name, path))
+    expected = []
+    fd = open_writer(path)
+    for cycle in range(300):
+        line = b"cycle %04d" % cycle
+        os.write(fd, line + b"\n")                 # EPIPE here fails the test
+        expected.append(line)
+        os.close(fd)
+        fd = os.open(path, os.O_WRONLY)            # blocking, like nginx: needs a reader
+    os.close(fd)
+    broker.wait_depth(queue_name, len(expected))
+    assert proc.stop() == 0, proc.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == expected
