@@ -67,7 +67,7 @@ class LineBuffer:
 
     def put(self, batch, block=True, timeout=None):
         """Queue a batch; when full, wait for room if `block`, else return False."""
-        n, nbytes = len(batch.lines), sum(map(len, batch.lines))
+        n, nbytes = len(batch.lines), batch.nbytes
         while not self._room_for(batch.input, n, nbytes):
             if not block:
                 return False

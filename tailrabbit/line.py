@@ -13,7 +13,7 @@ import time
 
 class Batch:
     __slots__ = ("input", "lines", "offsets", "truncated", "timestamp", "source",
-                 "end_offset", "start", "path")
+                 "end_offset", "start", "path", "_nbytes")
 
     def __init__(self, input_name, lines, offsets=None, truncated=None, source=None,
                  end_offset=None, timestamp=None, path=None):
@@ -29,6 +29,15 @@ class Batch:
         self.path = path if path is not None or source is None else \
             getattr(source[0], "path", None)
         self.timestamp = int(time.time()) if timestamp is None else timestamp
+        self._nbytes = None
+
+    @property
+    def nbytes(self):
+        """Bytes of the lines (without their "\n"), counted once: the buffer's and the
+        confirm window's byte bounds both need it, per batch, never per line."""
+        if self._nbytes is None:
+            self._nbytes = sum(map(len, self.lines))
+        return self._nbytes
 
     def __len__(self):
         return len(self.lines)

@@ -29,7 +29,7 @@ class ConfirmTracker:
         self.next_tag += len(batch.lines) if messages is None else messages
         self._in_flight.append((self.next_tag - 1, batch))
         self.outstanding += len(batch.lines)
-        self.outstanding_bytes += sum(map(len, batch.lines))
+        self.outstanding_bytes += batch.nbytes
 
     def ack(self, tag, multiple):
         """Record an ack; returns the batches now fully confirmed, in order."""
@@ -48,7 +48,7 @@ class ConfirmTracker:
         while in_flight and in_flight[0][0] <= self.acked_upto:
             batch = in_flight.popleft()[1]
             self.outstanding -= len(batch.lines)
-            self.outstanding_bytes -= sum(map(len, batch.lines))
+            self.outstanding_bytes -= batch.nbytes
             released.append(batch)
         return released
 
