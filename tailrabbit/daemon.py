@@ -15,7 +15,7 @@ from tailrabbit import early_signals
 from tailrabbit.buffer import LineBuffer
 from tailrabbit.control import ControlQueue, Halt, StartupError
 from tailrabbit.files.watcher import DirectoryWatcher
-from tailrabbit.inputset import InputSet, stop_greenlets
+from tailrabbit.inputset import KILL_TIMEOUT, InputSet, stop_greenlets
 from tailrabbit.publisher.loop import Publisher
 from tailrabbit.reload import reload_config
 from tailrabbit.stats import Stats
@@ -160,7 +160,12 @@ class Daemon:
         return True
 
     def _finish(self, drained):
-        stop_greenlets([self._publisher_greenlet] + self._timers)
+        wait = KILL_TIMEOUT
+        if drained and not self.settings.broker.confirm:
+            # Without confirms, "delivered" is the broker's close-ok: give it the time.
+            self.publisher.close_wait = self.settings.process.shutdown_timeout
+            wait += self.publisher.close_wait
+        stop_greenlets([self._publisher_greenlet] + self._timers, wait)
         self.inputs.stop_replays()
         if not drained:
             self.inputs.spool_undelivered(self.publisher.take_unconfirmed())

@@ -206,7 +206,7 @@ class InputSet:
         report(error.strerror or error)
 
 
-def stop_greenlets(greenlets):
+def stop_greenlets(greenlets, timeout=KILL_TIMEOUT):
     """Kill without the exit links firing (a stopped greenlet is no crash), waiting at most
     KILL_TIMEOUT: a stop must end within its bound even if one greenlet lingers (e.g. a
     polite connection close to a hung broker). gevent.killall(timeout=) would raise
@@ -215,8 +215,8 @@ def stop_greenlets(greenlets):
     for greenlet in greenlets:
         greenlet.unlink_all()
         greenlet.kill(block=False)
-    gevent.joinall(greenlets, timeout=KILL_TIMEOUT)
+    gevent.joinall(greenlets, timeout=timeout)
     for greenlet in greenlets:
         if not greenlet.dead:
             log.warning("%s did not stop within %.0f s; going on without it", greenlet,
-                        KILL_TIMEOUT)
+                        timeout)
