@@ -24,6 +24,8 @@ COUNTERS = (
     ("returned", "tailrabbit_lines_returned", "Lines the broker returned as unroutable."),
     ("skipped", "tailrabbit_lines_skipped", "Lines of a file judged a copy of lines "
                                             "already shipped, not shipped again."),
+    ("filtered", "tailrabbit_lines_filtered", "Lines not published by include/exclude "
+                                              "(they count as done for checkpoints)."),
     ("messages", "tailrabbit_messages_published", "Messages sent to the broker: with "
                                                   "batch_lines > 1 one holds many lines."),
 )

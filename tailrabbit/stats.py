@@ -11,7 +11,7 @@ log = logging.getLogger("tailrabbit.stats")
 
 # published counts lines; messages counts publishes (fewer with batch_lines > 1)
 COUNTERS = ("read", "published", "confirmed", "spooled", "dropped", "truncated", "returned",
-            "skipped", "messages")
+            "skipped", "filtered", "messages")
 
 
 class InputStats:

@@ -92,6 +92,13 @@ class FileInput(Input):
     def save_checkpoints(self):
         self.store.save()
 
+    def followed(self):
+        """(path, descriptor, checkpoint record) of every open file: those at their
+        path and those renamed away and still read (for the lag metrics)."""
+        return [(tailer.path, tailer.fd, tailer.record)
+                for tailer in list(self._tailers.values()) + self._draining
+                if tailer.fd is not None]
+
     def start(self, now):
         """Load the checkpoints; read files rotated while we were stopped."""
         self._first_start = not self.store.load()
