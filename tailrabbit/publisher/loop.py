@@ -183,7 +183,8 @@ class Publisher(BrokerEvents):
 
     def _serve(self, session):
         self._session = session
-        self._encoders = {name: make_encoder(session.channels[name], session.frame_max, item)
+        self._encoders = {name: make_encoder(session.channels[name], session.frame_max, item,
+                                             mandatory=self.broker.confirm)
                           for name, item in self._routes().items()
                           if name in session.channels}
         self._reconnect_now = False

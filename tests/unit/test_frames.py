@@ -246,3 +246,26 @@ def test_per_line_stdin_with_no_headers_is_the_bare_message():
     frames = split_frames(b"".join(out))
     assert frames[1][2][12:14] == struct.pack(">H", 0x9048)   # no headers flag
     assert dataclasses.replace(item, headers=("input",)).headers == ("input",)
+
+
+def _mandatory_flags(out):
+    """The `mandatory` bit of every basic.publish method frame in `out`."""
+    flags = []
+    for kind, _, payload in split_frames(b"".join(out)):
+        if kind == 1:
+            exchange_len = payload[6]
+            key_len = payload[7 + exchange_len]
+            flags.append(payload[8 + exchange_len + key_len] & 1)
+    return flags
+
+
+def test_mandatory_only_with_confirms():
+    """Without confirms a returned line is never published again, and `mandatory` costs
+    the broker 2-5 us a message: at-most-once publishes go without it."""
+    for settings in (_file_input(), _file_input(batch_lines=10)):
+        batch = Batch("api", [b"a", b"bb"], offsets=[0, 2], timestamp=5)
+        for mandatory in (True, False):
+            out = []
+            make_encoder(1, 131072, settings, hostname="h",
+                         mandatory=mandatory).encode(batch, out)
+            assert set(_mandatory_flags(out)) == {int(mandatory)}
