@@ -18,6 +18,7 @@ from tailrabbit.settings import (  # noqa: F401  (re-exported for callers of con
     default_state_dir)
 from tailrabbit.amqp_limits import shortstr_problem, table_problem
 from tailrabbit.ini import ConfigError, Section
+from tailrabbit.linekeys import multiline_keys, regex_key
 from tailrabbit.logging_config import LOGGING_KEYS, logging_settings, parse_level  # noqa: F401
 from tailrabbit.refusals import check_inputs, input_name_problem
 
@@ -32,7 +33,8 @@ SEED_KEYS = {"queue", "buffer"} | INPUT_DEFAULT_KEYS
 INPUT_KEYS = {"type", "path", "queue", "durable", "auto_delete", "delivery_mode", "exchange",
               "routing_key", "arguments", "start_at", "max_line_bytes", "overflow",
               "rotate_wait", "follow_symlinks", "headers", "batch_lines", "batch_bytes",
-              "compress"}
+              "compress", "multiline_start", "multiline", "multiline_max_lines",
+              "multiline_timeout", "include", "exclude"}
 MAX_BATCH_LINES = 100000
 # RabbitMQ's default max_message_size (its hard limit is 512 MiB): a longer line is
 # refused by the broker (the channel closes) at every try, forever.
@@ -242,6 +244,9 @@ def _input(section, defaults):
         batch_lines=section.integer("batch_lines", 1, minimum=1, maximum=MAX_BATCH_LINES),
         batch_bytes=section.integer("batch_bytes", 1 << 20, minimum=1, maximum=MAX_LINE_BYTES),
         compress=section.choice("compress", "none", COMPRESSIONS),
+        **multiline_keys(section),
+        include=regex_key(section, "include"),
+        exclude=regex_key(section, "exclude"),
     )
 
 

@@ -15,6 +15,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HOST_ORDERS = ("ordered", "shuffle")
 HEADER_NAMES = ("input", "host", "path", "offset")   # `headers =`: metadata a message may carry
 COMPRESSIONS = ("none", "gzip")
+MULTILINE_PRESETS = ("python", "java")
 # x-queue-type values the broker keeps only durable and never auto-deletes
 REPLICATED_QUEUE_TYPES = ("quorum", "stream")
 
@@ -69,6 +70,16 @@ class InputSettings:
     batch_lines: int = 1               # lines per message at most (1: a message per line)
     batch_bytes: int = 1 << 20         # body bytes per batched message at most
     compress: str = "none"             # none | gzip
+    multiline_start: Optional[str] = None   # a regex: a matching line starts an event
+    multiline: Optional[str] = None    # python | java: presets that know tracebacks
+    multiline_max_lines: int = 500     # longer events are cut into events
+    multiline_timeout: float = 1.0     # a held event is published after this quiet time
+    include: Optional[str] = None      # regex: only matching lines (events) are published
+    exclude: Optional[str] = None      # regex: matching lines (events) are not
+
+    @property
+    def joins_lines(self):
+        return self.multiline_start is not None or self.multiline is not None
 
     @property
     def queue_arguments(self):

@@ -14,8 +14,10 @@ def _next_offset(offset, line):
 
 
 class LineSplitter:
-    def __init__(self, max_line_bytes, offset=0):
+    def __init__(self, max_line_bytes, offset=0, keep_empty=False):
         self.max_line_bytes = max_line_bytes
+        # multiline keeps empty lines: a blank line inside a traceback is part of its bytes
+        self.keep_empty = keep_empty
         self.offset = offset          # stream offset of the first byte not yet consumed
         self._partial = b""           # bytes of an unterminated line, not yet consumed
         self._skipping = False        # inside the discarded rest of a truncated line
@@ -40,10 +42,11 @@ class LineSplitter:
             self.offset = start + len(chunk) - len(tail)
             self._partial = tail
             if not want_offsets:
-                return [line for line in parts if line], None, None
+                return (parts if self.keep_empty else [line for line in parts if line]), \
+                    None, None
             offsets = list(accumulate(parts, _next_offset, initial=start))
             offsets.pop()
-            if b"" in parts:
+            if b"" in parts and not self.keep_empty:
                 kept = [i for i, line in enumerate(parts) if line]
                 return [parts[i] for i in kept], [offsets[i] for i in kept], None
             return parts, offsets, None
@@ -54,7 +57,7 @@ class LineSplitter:
             offset += len(line) + 1
             if self._skipping:
                 self._skipping = False
-            elif line:
+            elif line or self.keep_empty:
                 self._append(lines, offsets, truncated, line, start)
         if self._skipping:
             offset += len(tail)

@@ -1,4 +1,5 @@
-"""One open log file: read what was appended, cut it into lines with exact byte offsets.
+"""One open log file: read what was appended, cut it into lines (or multiline events) with
+exact byte offsets.
 
 A tailer holds its file descriptor, so a file renamed away by logrotate is still read to
 its end. It never publishes a partial last line while the file may grow; `finish()` does,
@@ -17,11 +18,11 @@ TAIL_BYTES = 32768   # the last bytes read: to recognise a copytruncate copy of 
 
 class FileTailer:
     def __init__(self, owner, path, fd, record, offset):
-        self.owner = owner            # the FileInput: submit(), new_splitter()
+        self.owner = owner            # the FileInput: submit_framed(), new_framer()
         self.path = path
         self.fd = fd
         self.record = record          # checkpoints.Record of this file
-        self.splitter = owner.new_splitter(offset)
+        self.framer = owner.new_framer(offset, want_offsets=True)
         self.read_pos = offset        # bytes read so far (the splitter may hold a partial)
         self.tail = os.pread(fd, min(offset, TAIL_BYTES), max(0, offset - TAIL_BYTES))
         self.last_growth = 0.0
@@ -49,27 +50,46 @@ class FileTailer:
             grew = True
             self.read_pos += len(data)
             self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
-            lines, offsets, truncated = self.splitter.feed(data, want_offsets=True)
-            self.owner.submit(lines, offsets, truncated, source, self.splitter.offset)
-            self.record.read_end = self.splitter.offset
+            self._hand_on(self.framer.feed(data), source)
             gevent.sleep(0)
         if grew:
             self.last_growth = now
         return grew
 
+    def _hand_on(self, framed, source=None):
+        self.owner.submit_framed(framed, source or (self.record, self.record.generation))
+        # up to the first byte of an event still held: a new reader starts there
+        self.record.read_end = framed.end_offset
+
+    @property
+    def consumed(self):
+        """Offset of the first byte not cut into lines yet (an unterminated last line)."""
+        return self.framer.offset
+
+    def expire(self, now):
+        """Publish the multiline event held if multiline_timeout passed without a line."""
+        framed = self.framer.expire(now)
+        if framed is not None:
+            self._hand_on(framed)
+
+    def deadline(self):
+        return self.framer.deadline()
+
+    def end_event(self):
+        """The file's content ends here (a copytruncate): the event held ends with it."""
+        framed = self.framer.expire(float("inf"))
+        if framed is not None:
+            self._hand_on(framed)
+
     def restart_at(self, offset):
         """The file was truncated: forget what was read beyond `offset`."""
-        self.splitter = self.owner.new_splitter(offset)
+        self.framer = self.owner.new_framer(offset, want_offsets=True)
         self.read_pos = offset
         self.tail = b""
 
     def flush(self):
-        """Publish the unterminated tail (the file will not grow any more)."""
-        tail = self.splitter.flush()
-        if tail is not None:
-            self.owner.submit([tail[0]], [tail[1]], None,
-                              (self.record, self.record.generation), self.splitter.offset)
-            self.record.read_end = self.splitter.offset
+        """Publish the unterminated tail and the event held (the file will not grow)."""
+        self._hand_on(self.framer.flush())
 
     def finish(self):
         self.flush()

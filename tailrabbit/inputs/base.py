@@ -4,14 +4,15 @@ input's overflow policy (block, drop, spool) when the memory buffer is full."""
 import logging
 import os
 import select
+import time
 
 import gevent
 from gevent import GreenletExit
 from gevent.socket import wait_read
 
+from tailrabbit.framing import Framer
 from tailrabbit.line import Batch
 from tailrabbit.logsetup import RateLimitedLog
-from tailrabbit.splitter import LineSplitter
 
 log = logging.getLogger("tailrabbit.input")
 
@@ -40,8 +41,16 @@ class Input:
     def run(self):
         raise NotImplementedError
 
-    def new_splitter(self, offset=0):
-        return LineSplitter(self.settings.max_line_bytes, offset)
+    def new_framer(self, offset=0, want_offsets=False):
+        return Framer(self.settings, offset, want_offsets)
+
+    def submit_framed(self, framed, source=None):
+        """Hand on what a Framer made of the bytes read; filtered lines are counted as
+        read and filtered (read = published + filtered + dropped, in lines or events)."""
+        if framed.filtered:
+            self.stats.read += framed.filtered
+            self.stats.filtered += framed.filtered
+        self.submit(framed.lines, framed.offsets, framed.truncated, source, framed.end_offset)
 
     def submit(self, lines, offsets=None, truncated=None, source=None, end_offset=None):
         """Hand complete lines on; returns when they are buffered, spooled or dropped.
@@ -88,33 +97,37 @@ class Input:
         if self.spool is not None and batch.lines:
             self.spool.append(batch)
 
-    def pump(self, fd, splitter, read=None, chunk=PIPE_CHUNK):
-        """Read `fd` to EOF, submitting complete lines; then submit the unterminated tail.
+    def pump(self, fd, framer, read=None, chunk=PIPE_CHUNK):
+        """Read `fd` to EOF, submitting complete lines (or events); then the unterminated
+        tail and the event held. While an event is held, reads wait at most until its
+        multiline_timeout, then it is published (the writer may never write again).
 
-        Killed (a stop, a reload), the unterminated tail is read and gone from the pipe:
-        it is spooled as a line of its own, not lost.
+        Killed (a stop, a reload), what was read and not handed on (the unterminated
+        tail, the held event) is gone from the pipe: it is spooled, not lost.
         """
         read = nb_read if read is None else read
         try:
             while True:
-                data = read(fd, chunk)
+                due = framer.deadline()
+                data = read(fd, chunk) if due is None else read(fd, chunk, due)
+                if data is None:                      # the held event's time is up
+                    self.submit_framed(framer.expire())
+                    continue
                 if not data:
                     break
-                lines, _, truncated = splitter.feed(data)
-                self.submit(lines, truncated=truncated)
+                self.submit_framed(framer.feed(data))
         except GreenletExit:
-            tail = splitter.flush()
-            if tail is not None:
-                self.stats.read += 1
-                self.spill(Batch(self.name, [tail[0]]))
+            framed = framer.flush()
+            if framed.lines:
+                self.stats.read += len(framed.lines)
+                self.spill(Batch(self.name, framed.lines, truncated=framed.truncated))
             raise
-        tail = splitter.flush()
-        if tail is not None:
-            self.submit([tail[0]])
+        self.submit_framed(framer.flush())
 
 
-def wait_readable(fd, check_every=CHECK_EVERY):
-    """Until `fd` (a pipe) is readable or its writer hung up.
+def wait_readable(fd, check_every=CHECK_EVERY, deadline=None):
+    """Until `fd` (a pipe) is readable or its writer hung up: True; False once the
+    monotonic `deadline` (if any) passed first.
 
     gevent's wait_read alone would wait forever if a wakeup were ever missed (libev keeps
     per-descriptor state, and FIFO readers close and reopen descriptors whose numbers get
@@ -124,24 +137,31 @@ def wait_readable(fd, check_every=CHECK_EVERY):
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLPRI)
     while True:
+        wait = check_every
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+            if wait <= 0:
+                return bool(poller.poll(0))
         try:
-            wait_read(fd, timeout=check_every, timeout_exc=TimeoutError)
-            return
+            wait_read(fd, timeout=wait, timeout_exc=TimeoutError)
+            return True
         except TimeoutError:
             if poller.poll(0):
-                return
+                return True
 
 
-def nb_read(fd, size):
-    """Read a non-blocking pipe, waiting through the hub (and wait_readable) when empty."""
+def nb_read(fd, size, deadline=None):
+    """Read a non-blocking pipe, waiting through the hub (and wait_readable) when empty;
+    None if the monotonic `deadline` passed with nothing to read."""
     while True:
         try:
             return os.read(fd, size)
         except BlockingIOError:
-            wait_readable(fd)
+            if not wait_readable(fd, deadline=deadline):
+                return None
 
 
-def blocking_read(fd, size):
+def blocking_read(fd, size, deadline=None):
     """For regular files, which never block: read, then let other greenlets run."""
     data = os.read(fd, size)
     gevent.sleep(0)

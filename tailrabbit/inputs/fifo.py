@@ -50,7 +50,7 @@ class FifoInput(Input):
                 # read() on a FIFO without a writer returns EOF at once; poll does not
                 # report it readable until a writer has come: wait for one first.
                 wait_readable(fd)
-                self.pump(fd, self.new_splitter())
+                self.pump(fd, self.new_framer())
                 # The writer closed. The next reader opens BEFORE this one closes: a
                 # writer that reopened meanwhile (nginx -s reopen) holds the pipe, and with
                 # no reader at all its next write would fail with EPIPE and lose the line.

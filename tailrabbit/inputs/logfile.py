@@ -72,12 +72,20 @@ class FileInput(Input):
                 self._wake.clear()
                 if watch:
                     self.watcher.ensure(directory)
-                self.poll(time.monotonic())
-                self._wake.wait(STAT_INTERVAL)
+                now = time.monotonic()
+                self.poll(now)
+                self._wake.wait(self._next_wait(now))
         finally:
             if watch:
                 self.watcher.unwatch(directory, self._wake.set)
             self.close()
+
+    def _next_wait(self, now):
+        """Until the next poll: STAT_INTERVAL, or less when a multiline event held is due
+        sooner (it must not wait a whole interval past its multiline_timeout)."""
+        dues = [due for tailer in list(self._tailers.values()) + self._draining
+                if (due := tailer.deadline()) is not None]
+        return max(0.0, min([STAT_INTERVAL] + [due - now for due in dues]))
 
     def close(self):
         """Close every file. A deleted file's unterminated last line is published now: no
@@ -126,6 +134,8 @@ class FileInput(Input):
                 tailer = self._open(path, now)
                 if tailer is not None:
                     self._read_current(tailer, now)
+        for tailer in list(self._tailers.values()) + self._draining:
+            tailer.expire(now)                    # multiline events held past their time
         for tailer in self._tailers.values():
             record = tailer.record
             record.seen = time.time()
@@ -205,7 +215,8 @@ class FileInput(Input):
             # before it is confirmed resumes there, not in the truncated file. A copy that
             # ends before what we read of the original holds nothing unread.
             size = os.fstat(fd).st_size
-            start = tailer.splitter.offset
+            start = tailer.consumed
+            tailer.end_event()                # an event ends with its file's content
             if size < tailer.read_pos:
                 # We read past the copy's end: it holds nothing unread, and the line we
                 # hold in part is known only to us (the copy has less of it, if any).

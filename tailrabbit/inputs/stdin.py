@@ -29,12 +29,12 @@ class StdinInput(Input):
             self.finished = True
             return
         if stat.S_ISREG(mode):
-            self.pump(self.fd, self.new_splitter(), read=blocking_read, chunk=FILE_CHUNK)
+            self.pump(self.fd, self.new_framer(), read=blocking_read, chunk=FILE_CHUNK)
         else:
             flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
             gevent.os.make_nonblocking(self.fd)
             try:
-                self.pump(self.fd, self.new_splitter())
+                self.pump(self.fd, self.new_framer())
             finally:   # a terminal's flags are shared with the shell: give them back
                 fcntl.fcntl(self.fd, fcntl.F_SETFL, flags)
         self.finished = True

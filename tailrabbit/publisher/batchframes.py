@@ -43,6 +43,7 @@ GZIP_LEVEL = 1
 GZIP_WBITS = 31                       # 16 + 15: gzip header and trailer, not raw zlib
 _LINES_KEY = _shortstr("lines") + b"I"
 _TRUNCATED_KEY = _shortstr("truncated") + b"A"
+_LENGTHS_KEY = _shortstr("lengths") + b"A"
 _pack_i32 = struct.Struct(">i").pack
 
 
@@ -64,6 +65,10 @@ class BatchEncoder(RouteEncoder):
         self.batched = self.batch_lines > 1
         self.gzip = input_settings.compress == "gzip"
         self.send_lines = self.batched and bool(input_settings.headers)
+        # Multiline events hold "\n"s, so a batch of them cannot be split on "\n": the
+        # header `lengths` gives each event's bytes. Like `truncated`, it is about the
+        # body, not metadata: sent whatever `headers` says.
+        self.send_lengths = self.batched and getattr(input_settings, "joins_lines", False)
         flags = PROPERTY_FLAGS | (FLAG_CONTENT_ENCODING if self.gzip else 0)
         encoding = _shortstr("gzip") if self.gzip else b""
         self.table_head = struct.pack(">H", flags) + _shortstr(CONTENT_TYPE) + encoding
@@ -107,6 +112,9 @@ class BatchEncoder(RouteEncoder):
                 fields += _OFFSET_KEY + _pack_offset(offsets[start])
             if self.send_lines:
                 fields += _LINES_KEY + _pack_i32(end - start)
+            if self.send_lengths:
+                items = b"".join(b"I" + _pack_i32(len(line)) for line in lines[start:end])
+                fields += _LENGTHS_KEY + _pack_u32(len(items)) + items
             cut = [index - start for index in truncated if start <= index < end]
             if cut and self.batched:
                 items = b"".join(b"I" + _pack_i32(index) for index in cut)

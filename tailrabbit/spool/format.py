@@ -4,7 +4,10 @@ valid batches start again after damage.
 A segment is a sequence of batches, each a header line `count timestamp truncated-indexes`
 followed by exactly `count` lines (lines never contain "\\n", so nothing is escaped and a
 batch costs one write). This is the format every earlier version wrote, kept so a spool
-left by an upgrade replays.
+left by an upgrade replays. A multiline event holds "\\n"s: a batch with such events gets a
+fourth header field, `sizes`, the number of lines of each event, comma-separated (their sum
+is `count`, which stays the number of lines that follow); its truncated indexes are
+events'. Older versions never wrote it; a header with it is read only by this one.
 
 Reading never trusts the content: a header must be exactly two runs of ASCII digits and a
 comma list of indexes below the count, and a count can never exceed the bytes left in the
@@ -33,30 +36,51 @@ class Damaged(Exception):
 
 def encode(batch):
     truncated = ",".join(str(i) for i in sorted(batch.truncated or ()))
-    header = b"%d %d %s\n" % (len(batch.lines), batch.timestamp, truncated.encode())
-    return header + b"\n".join(batch.lines) + b"\n"
+    body = b"\n".join(batch.lines)
+    count = body.count(b"\n") + 1
+    if count == len(batch.lines):
+        header = b"%d %d %s\n" % (count, batch.timestamp, truncated.encode())
+    else:
+        sizes = b",".join(b"%d" % (line.count(b"\n") + 1) for line in batch.lines)
+        header = b"%d %d %s %s\n" % (count, batch.timestamp, truncated.encode(), sizes)
+    return header + body + b"\n"
 
 
 def parse_header(header):
-    """(count, timestamp, truncated indexes) of a header line (with its "\\n"), or Damaged."""
+    """(count, timestamp, truncated indexes, event sizes or None) of a header line (with
+    its "\\n"), or Damaged."""
     if not header.endswith(b"\n"):
         raise Damaged("a batch header without its end of line")
     fields = header[:-1].split(b" ")
-    if len(fields) != 3:
-        raise Damaged(f"a batch header with {len(fields)} fields instead of 3")
-    count, timestamp, truncated = fields
+    if len(fields) not in (3, 4):
+        raise Damaged(f"a batch header with {len(fields)} fields instead of 3 or 4")
+    count, timestamp, truncated = fields[:3]
     for name, value in (("count", count), ("timestamp", timestamp)):
         if not (value.isdigit() and len(value) <= MAX_COUNT_DIGITS):
             raise Damaged(f"a batch header whose {name} is not a number: {value[:40]!r}")
     count = int(count)
     if count == 0:
         raise Damaged("a batch header with a count of 0")
+    sizes = _sizes(fields[3], count) if len(fields) == 4 else None
+    items = len(sizes) if sizes is not None else count
     indexes = set()
     for index in truncated.split(b",") if truncated else ():
-        if not (index.isdigit() and len(index) <= MAX_COUNT_DIGITS and int(index) < count):
+        if not (index.isdigit() and len(index) <= MAX_COUNT_DIGITS and int(index) < items):
             raise Damaged(f"a batch header with a bad truncated index: {index[:40]!r}")
         indexes.add(int(index))
-    return count, int(timestamp), indexes
+    return count, int(timestamp), indexes, sizes
+
+
+def _sizes(field, count):
+    """The lines of each event: positive numbers adding up to `count`, or Damaged."""
+    sizes = []
+    for size in field.split(b","):
+        if not (size.isdigit() and len(size) <= MAX_COUNT_DIGITS and int(size) > 0):
+            raise Damaged(f"a batch header with a bad event size: {size[:40]!r}")
+        sizes.append(int(size))
+    if sum(sizes) != count:
+        raise Damaged(f"a batch header whose event sizes add up to {sum(sizes)}, not {count}")
+    return sizes
 
 
 def read_batch(handle, offset, end, input_name):
@@ -64,7 +88,7 @@ def read_batch(handle, offset, end, input_name):
     (Batch, offset after it). Raises Damaged; reads at most `end - offset` bytes."""
     handle.seek(offset)
     header = handle.readline(end - offset)
-    count, timestamp, truncated = parse_header(header)
+    count, timestamp, truncated, sizes = parse_header(header)
     position = offset + len(header)
     if count > end - position:
         raise Damaged(f"a batch header announcing {count} lines with only "
@@ -77,6 +101,9 @@ def read_batch(handle, offset, end, input_name):
                           f"before the end of the segment")
         position += len(line)
         lines.append(line[:-1])
+    if sizes is not None:
+        physical = iter(lines)
+        lines = [b"\n".join(next(physical) for _ in range(size)) for size in sizes]
     return Batch(input_name, lines, truncated=truncated or None, timestamp=timestamp), position
 
 
