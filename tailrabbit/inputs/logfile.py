@@ -202,6 +202,13 @@ class FileInput(Input):
         if (tailer.size() < tailer.read_pos
                 or not same_content_start(tailer.fd, tailer.record.identity)):
             self._truncated(tailer, now)     # shorter, or rewritten past our offset
+        elif tailer.size() > tailer.read_pos:
+            # The writer moved on to the new file at this path: a multiline event held
+            # from the file rotated away is complete, and goes out before the new lines.
+            for old in self._draining:
+                if old.path == tailer.path and old.fd is not None:
+                    old.read(now)
+                    old.end_event()
         tailer.read(now)
 
     def _truncated(self, tailer, now):
