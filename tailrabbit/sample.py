@@ -71,4 +71,19 @@ start_at = end
 ;batch_bytes = 1048576
 ; none or gzip (body gzipped, content_encoding gzip).
 ;compress = none
+; Multiline: one message per event (a traceback), its lines joined by "\\n", bytes exact.
+; Either a preset that knows tracebacks (python, java) or your own start regex: a line
+; that matches starts an event, others are appended to it. An event held this long
+; without a new line is published (multiline_timeout, seconds); longer events are cut
+; at multiline_max_lines lines or max_line_bytes bytes (flagged truncated). With
+; batch_lines > 1, header lengths gives each event's bytes.
+;multiline = python
+;multiline_start = ^\\d{4}-\\d{2}-\\d{2}
+;multiline_max_lines = 500
+;multiline_timeout = 1
+; Filters (Python regular expressions, searched in each line or event): only lines that
+; match include are published; lines that match exclude are not. Filtered lines count
+; as done (checkpoints, tailrabbit_lines_filtered_total).
+;include = ERROR|CRITICAL
+;exclude = "GET /healthz
 """
