@@ -48,6 +48,12 @@ class LineBuffer:
     def held_bytes(self, input_name):
         return self._bytes_per_input.get(input_name, 0)
 
+    def oldest_timestamps(self):
+        """{input name: read time of its oldest held batch} (the lag metrics). Each
+        input's queue is in read order (a spool replays before newer lines), so its first
+        batch is its oldest: one look per input, whatever the buffer holds."""
+        return {name: queue[0][0].timestamp for name, queue in self._queues.items() if queue}
+
     def hold_back(self, names):
         """Inputs whose queue cannot be declared: each may fill only a quarter of the
         buffer (in lines and in bytes), so their lines go to their overflow policy and the

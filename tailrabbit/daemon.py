@@ -48,7 +48,8 @@ class Daemon:
         self.metrics = None
         if settings.process.metrics:
             from tailrabbit.metrics import MetricsServer
-            self.metrics = MetricsServer(settings.process.metrics, self.stats, self.buffer)
+            self.metrics = MetricsServer(settings.process.metrics, self.stats, self.buffer,
+                                         self.inputs, self.publisher)
         self._publisher_greenlet = None
         self._timers = []
 

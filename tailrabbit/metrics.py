@@ -3,6 +3,8 @@
 The figures are read from the same counters the stats log line uses, at scrape time, by
 a custom collector: nothing is added to the per-line path. prometheus_client does the
 exposition format (escaping, types, HELP lines), which is easy to get subtly wrong by hand.
+The lag gauges (lag.py) are computed the same way, at scrape time: an fstat per open file
+and a look at the oldest batch of each queue.
 """
 
 import logging
@@ -10,6 +12,8 @@ import logging
 from gevent.pywsgi import WSGIServer
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from tailrabbit.lag import file_lag, oldest_unconfirmed_seconds
 
 log = logging.getLogger("tailrabbit.metrics")
 
@@ -32,8 +36,11 @@ COUNTERS = (
 
 
 class TailrabbitCollector:
-    def __init__(self, stats, buffer):
+    def __init__(self, stats, buffer, inputs=None, publisher=None):
+        """`inputs`: the daemon's InputSet (its `inputs` dict: the file inputs' lag);
+        `publisher`: lines awaiting confirms. Either may be None (no such figures)."""
         self.stats, self.buffer = stats, buffer
+        self.inputs, self.publisher = inputs, publisher
 
     def collect(self):
         for attribute, name, help_text in COUNTERS:
@@ -54,6 +61,25 @@ class TailrabbitCollector:
         yield buffered_bytes
         yield GaugeMetricFamily("tailrabbit_connected", "1 while connected to a broker.",
                                 value=1 if self.stats.connected else 0)
+        yield from self._lag()
+
+    def _lag(self):
+        lag = GaugeMetricFamily("tailrabbit_file_lag_bytes",
+                                "Bytes of an open file after its confirmed checkpoint offset "
+                                "(read or not, not yet confirmed by the broker).",
+                                labels=["input", "path"])
+        items = list(self.inputs.inputs.values()) if self.inputs is not None else []
+        for (input_name, path), size in sorted(file_lag(items).items()):
+            lag.add_metric([input_name, path], size)
+        yield lag
+        oldest = GaugeMetricFamily("tailrabbit_oldest_unconfirmed_seconds",
+                                   "Age of the oldest line read and not yet confirmed by the "
+                                   "broker (buffered or in flight; 0 when none).",
+                                   labels=["input"])
+        ages = oldest_unconfirmed_seconds(self.stats.inputs, self.buffer, self.publisher)
+        for input_name, age in ages.items():
+            oldest.add_metric([input_name], age)
+        yield oldest
 
 
 def healthy(stats, buffer):
@@ -62,11 +88,11 @@ def healthy(stats, buffer):
 
 
 class MetricsServer:
-    def __init__(self, address, stats, buffer):
+    def __init__(self, address, stats, buffer, inputs=None, publisher=None):
         self.address = address
         self.stats, self.buffer = stats, buffer
         self.registry = CollectorRegistry()
-        self.registry.register(TailrabbitCollector(stats, buffer))
+        self.registry.register(TailrabbitCollector(stats, buffer, inputs, publisher))
         self.registry.register(ProcessCollector(registry=None))
         self.server = WSGIServer(address, self.app, log=None, error_log=log)
 

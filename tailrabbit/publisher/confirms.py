@@ -55,6 +55,11 @@ class ConfirmTracker:
     def batches(self):
         return [batch for _, batch in self._in_flight]
 
+    def oldest_timestamp(self):
+        """Read time of the oldest batch awaiting its confirm, or None (the lag metrics).
+        Batches are released in publish order, so it is the first one."""
+        return self._in_flight[0][1].timestamp if self._in_flight else None
+
     def take_all(self):
         """Every batch not yet confirmed, in publish order (to publish again)."""
         batches = [batch for _, batch in self._in_flight]
@@ -102,6 +107,15 @@ class InputTrackers:
 
     def batches(self):
         return [batch for tracker in self._trackers.values() for batch in tracker.batches()]
+
+    def oldest_timestamps(self):
+        """{input name: read time of its oldest batch awaiting a confirm}."""
+        oldest = {}
+        for name, tracker in self._trackers.items():
+            timestamp = tracker.oldest_timestamp()
+            if timestamp is not None:
+                oldest[name] = timestamp
+        return oldest
 
     def take_all(self):
         """Every unconfirmed batch, each input's in publish order."""

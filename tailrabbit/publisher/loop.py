@@ -298,3 +298,13 @@ class Publisher(BrokerEvents):
         """Lines of input `name` published (or to be published again) and not confirmed."""
         return self._trackers.outstanding_of(name) + sum(
             len(batch.lines) for batch in self._resend if batch.input == name)
+
+    def oldest_unconfirmed(self):
+        """{input name: read time of its oldest line published, or set aside to publish
+        again, and not confirmed} (the lag metrics, at scrape time: the set-aside list is
+        about a confirm window at most)."""
+        oldest = self._trackers.oldest_timestamps()
+        for batch in self._resend:
+            if batch.input not in oldest or batch.timestamp < oldest[batch.input]:
+                oldest[batch.input] = batch.timestamp
+        return oldest
