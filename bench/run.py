@@ -27,6 +27,7 @@ import time
 import amqp
 
 from batches import batches
+from lines import lines_table
 from memory import memory, open_fifo_writer, rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -338,7 +339,8 @@ def main():
     parser.add_argument("--parts", default="throughput,latency,memory",
                         help="which parts to run, comma-separated: throughput, latency, "
                              "memory, batches (issue 11's table, with syslog-ng), "
-                             "batch-latency (latency with batch_lines = 100)")
+                             "batch-latency (latency with batch_lines = 100), lines "
+                             "(issue 12: multiline and exclude beside plain)")
     parser.add_argument("--quick", action="store_true",
                         help="throughput of the C tool and tailrabbit only")
     parser.add_argument("--before", metavar="DIR",
@@ -359,6 +361,9 @@ def main():
         if "batches" in parts:
             args.root = ROOT
             batches(args, tmp, data_path, Queues, BROKER)
+        if "lines" in parts:
+            args.root = ROOT
+            lines_table(args, tmp, Queues, BROKER)
         if "latency" in parts:
             latency(args, tmp)
         if "batch-latency" in parts:
