@@ -111,7 +111,9 @@ class Input:
                 due = framer.deadline()
                 data = read(fd, chunk) if due is None else read(fd, chunk, due)
                 if data is None:                      # the held event's time is up
-                    self.submit_framed(framer.expire())
+                    framed = framer.expire()
+                    if framed is not None:
+                        self.submit_framed(framed)
                     continue
                 if not data:
                     break
