@@ -6,12 +6,14 @@ On disk (`state_dir/checkpoints-<input>.json`), format version 1:
       {"dev": 2049, "ino": 1234, "fingerprint": "9f...", "fingerprint_bytes": 256,
        "path": "/var/log/api/api.log", "offset": 81920, "seen": 1764201600}]}
 
-`offset` is the byte just after the last line the broker confirmed. Writes are atomic: a
-temp file `.new`, fsync, rename, fsync of the directory; a crash leaves either the old or
-the new file whole. The files are 0600 whatever the umask, and a link planted at their
-paths is never written or read through (they hold log paths and positions). A corrupt file is survived with a WARNING. Records of files not seen
-for EXPIRE_SECONDS are dropped when saving (a record loaded at start is kept: its file may
-simply have been idle). The store never reads logs; the tailers never write JSON.
+`offset` is the byte just after the last line the broker confirmed. Writes are atomic
+(tailrabbit/atomic.py, shared with the spool): a temp file `.new`, fsync, rename, fsync of
+the directory; a crash leaves either the old or the new file whole. The files are 0600
+whatever the umask, and a link planted at their paths is never written or read through
+(they hold log paths and positions). A corrupt file is survived with a WARNING. Records
+of files not seen for EXPIRE_SECONDS are dropped when saving (a record loaded at start is
+kept: its file may simply have been idle). The store never reads logs; the tailers never
+write JSON.
 """
 
 import errno
@@ -22,11 +24,13 @@ import os
 import stat
 import time
 
+from tailrabbit import atomic
 from tailrabbit.files.identity import FINGERPRINT_BYTES, FileIdentity, same_content_start
 
 log = logging.getLogger("tailrabbit.files")
 
 FORMAT_VERSION = 1
+TEMP_SUFFIX = ".new"       # the name every version used: load() reads a leftover first
 EXPIRE_SECONDS = 3 * 24 * 3600
 
 
@@ -199,16 +203,9 @@ class CheckpointStore:
                 del self.records[key]
         data = {"version": FORMAT_VERSION, "input": self.input_name,
                 "files": [r.to_json() for r in self.records.values()]}
-        temp = self.path + ".new"
-        directory = os.path.dirname(self.path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        _write_private(temp, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
-        os.replace(temp, self.path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        atomic.write_json(self.path, data, temp_suffix=TEMP_SUFFIX, indent=1,
+                          sort_keys=True)
         self.dirty = False
 
 
@@ -232,33 +229,6 @@ def _make_private(path):
     except OSError as error:
         log.warning("%s is readable by others and cannot be made private (%s)", path,
                     error.strerror)
-    finally:
-        os.close(fd)
-
-
-def _write_private(path, data):
-    """Write `data` to a new file at `path`, mode 0600 whatever the umask, fsynced.
-
-    The file holds log paths and positions: only we may read it, and nobody may make us
-    write elsewhere. A temp file left by an interrupted save is unlinked first (unlink
-    removes a link, never its target); O_CREAT|O_EXCL|O_NOFOLLOW then refuses anything
-    planted at the path in between, a link included, instead of writing through it.
-    fchmod sets exactly 0600: the mode given to open is narrowed by the umask.
-    Rejected: open(path, "w") follows a planted link and truncates its target; an lstat
-    check before the open races with whoever plants the link.
-    """
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
     finally:
         os.close(fd)
 
