@@ -1,6 +1,7 @@
-"""The on-disk spool of FIFO and stdin inputs: store.py (the Spool: append, replay,
-confirm), format.py (batches on disk, damage and resync), files.py (private files and
-crash-safe writes), restart.py (loading a spool and prepending at a stop)."""
+"""The on-disk spool of FIFO and stdin inputs: store.py (the Spool's state, append),
+replay.py (replay into the buffer, confirms, position.json), format.py (batches on disk,
+damage and resync), files.py (private files; crash-safe writes are tailrabbit/atomic.py),
+restart.py (loading a spool and prepending at a stop)."""
 
 from tailrabbit.spool.store import Spool
 

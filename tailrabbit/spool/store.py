@@ -7,31 +7,32 @@ buffer, before any newer line of the input (while the spool holds anything, new 
 appended to it). `position.json` is the first byte not yet *confirmed* by the broker: a
 replayed batch moves it only when confirmed, so a crash replays (repeats) rather than loses.
 
-Failures are accounted, never silent and never fatal:
-- A write that fails (disk full, read-only, permission) is "spool full": the batch is
-  counted as dropped, a rate-limited ERROR names the input, the directory and the error, and
-  the input keeps reading. A short write is truncated back, so a segment never holds a torn
-  batch; if even that fails, the segment is closed (the torn batch stays its tail, where the
-  reader detects it) and the range is remembered, so replay skips it with an ERROR.
-- Damaged content (a bad header, a count past the end) is skipped range by range, each with
-  one ERROR giving bytes and lines, and the lines counted as dropped; replay resumes at the
-  next provably valid batch (format.resync).
+This module is the Spool's state and its write half: appending batches to segment files,
+and removing segments. The read half (the replay greenlet, damaged ranges skipped, confirms
+and position.json) is replay.py; a graceful stop's prepend and the load at start are
+restart.py.
+
+Failures are accounted, never silent and never fatal. A write that fails (disk full,
+read-only, permission) is "spool full": the batch is counted as dropped, a rate-limited
+ERROR names the input, the directory and the error, and the input keeps reading. A short
+write is truncated back, so a segment never holds a torn batch; if even that fails, the
+segment is closed (the torn batch stays its tail, where the reader detects it) and the range
+is remembered in `_failed_writes`, so replay skips it with an ERROR.
 
 A graceful stop prepends what is still unconfirmed in memory as a new segment numbered
 before the others (restart.py: how it survives a SIGKILL at any point).
 """
 
-import json
 import logging
 import os
 
 from gevent.event import Event
 
-from tailrabbit.spool import restart as spool_restart
 from tailrabbit.logsetup import RateLimitedLog
-from tailrabbit.spool.files import (discard, make_private_directory, open_private_append,
-                                    write_private_file)
-from tailrabbit.spool.format import Damaged, count_lines, encode, read_batch, resync
+from tailrabbit.spool import restart as spool_restart
+from tailrabbit.spool.files import make_private_directory, open_private_append
+from tailrabbit.spool.format import encode
+from tailrabbit.spool.replay import Replay
 from tailrabbit.spool.restart import FIRST_SEQ
 
 log = logging.getLogger("tailrabbit.spool")
@@ -39,7 +40,10 @@ log = logging.getLogger("tailrabbit.spool")
 SEGMENT_BYTES = 16 << 20
 
 
-class Spool:
+class Spool(Replay):
+    """One input's spool; the public methods are append, prepend, close here, and
+    replay_forever, confirm, save_position, holds_lines, wait_replayed in replay.py."""
+
     def __init__(self, state_dir, input_name, max_bytes, buffer, stats):
         self.directory = os.path.join(state_dir, "spool", input_name)
         self.input_name = input_name
@@ -81,28 +85,6 @@ class Spool:
         if self._confirmed is not None:
             total -= self._confirmed[1]
         return total
-
-    def holds_lines(self):
-        """True while anything is on disk not yet replayed, or being replayed."""
-        if self._replaying > 0:
-            return True
-        if self._read is None:
-            return False
-        seq, offset = self._read
-        return offset < self._sizes.get(seq, 0) or bool(self._segments
-                                                         and self._segments[-1] > seq)
-
-    def wait_replayed(self, timeout=None):
-        """Block the calling greenlet until holds_lines() is False: True, or False after
-        `timeout` seconds. For an input that must queue behind the replay (overflow =
-        block) rather than go around it."""
-        return self._replayed.wait(timeout)
-
-    def _note_progress(self):
-        if self.holds_lines():
-            self._replayed.clear()
-        else:
-            self._replayed.set()
 
     # ---- writing ---------------------------------------------------------------------
 
@@ -166,12 +148,6 @@ class Spool:
         crash-safe; OSError (a full disk) leaves the spool as it was. See restart.py."""
         spool_restart.prepend(self, batches)
 
-    def _position_data(self):
-        if self._confirmed is None:
-            return {}
-        seq, offset = self._confirmed
-        return {"segment": seq, "offset": offset}
-
     def _close_write_segment(self):
         fd, self._write_fd, self._write_seq = self._write_fd, None, None
         if fd is not None:
@@ -188,103 +164,11 @@ class Spool:
         self._segments.append(seq)
         self._sizes[seq] = os.fstat(self._write_fd).st_size
 
-    # ---- replaying ---------------------------------------------------------------------
-
-    def replay_forever(self):
-        """The greenlet that moves spooled batches into the buffer, oldest first."""
-        while True:
-            batch = self._next_batch()
-            if batch is None:
-                self.wake.clear()
-                self._note_progress()
-                self.wake.wait()
-                continue
-            self._replaying += 1
-            try:
-                self.buffer.put(batch)          # waits for room
-            except BaseException:               # killed while waiting: not replayed
-                self._read = batch.start
-                raise
-            finally:
-                self._replaying -= 1
-                self._note_progress()
-
-    def _next_batch(self):
-        while self._read is not None:
-            seq, offset = self._read
-            size = self._sizes.get(seq, 0)
-            if offset < size:
-                batch = self._read_at(seq, offset, size)
-                if batch is not None:
-                    return batch
-                continue                        # a range was skipped: _read moved on
-            later = [s for s in self._segments if s > seq]
-            if not later:
-                return None
-            self._read = (later[0], 0)
-        return None
-
-    def _read_at(self, seq, offset, size):
-        """The batch at (seq, offset), or None after moving _read past what cannot be
-        read (counted and logged)."""
-        torn_end = self._failed_writes.pop((seq, offset), None)
-        if torn_end is not None:
-            log.error("input %s: spool segment %s: skipped %d bytes at byte %d, a batch "
-                      "whose write failed and could not be undone (its lines were counted "
-                      "as dropped then)", self.input_name, self._path(seq),
-                      torn_end - offset, offset)
-            self._skip(seq, offset, torn_end)
-            return None
-        try:
-            with open(self._path(seq), "rb") as handle:
-                try:
-                    batch, end = read_batch(handle, offset, size, self.input_name)
-                except Damaged as damage:
-                    resume = resync(handle, offset, size)
-                    lines = count_lines(handle, offset, resume)
-                    self.stats.dropped += lines
-                    log.error("input %s: spool segment %s is damaged at byte %d (%s): "
-                              "skipped %d bytes, %d lines (counted as dropped)%s",
-                              self.input_name, self._path(seq), offset, damage,
-                              resume - offset, lines,
-                              "" if resume == size else "; replay resumes after them")
-                    self._skip(seq, offset, resume)
-                    return None
-        except OSError as error:
-            log.error("input %s: cannot read spool segment %s (%s): skipped its last %d "
-                      "bytes", self.input_name, self._path(seq), error.strerror,
-                      size - offset)
-            self._skip(seq, offset, size)
-            return None
-        batch.start = (seq, offset)
-        batch.source = (self, seq)
-        batch.end_offset = end
-        self._read = (seq, end)
-        return batch
-
-    def _skip(self, seq, offset, end):
-        self._read = (seq, end)
-        self._skipped[(seq, offset)] = end
-        self._advance_confirmed()
-
-    def _advance_confirmed(self):
-        """A skipped range right after the confirmed position counts as confirmed."""
-        while self._confirmed in self._skipped:
-            self._confirmed = (self._confirmed[0], self._skipped.pop(self._confirmed))
-            self._position_dirty = True
-
-    def confirm(self, seq, end):
-        """The broker confirmed a replayed batch ending at (seq, end)."""
-        if self._confirmed is None or (seq, end) <= self._confirmed:
-            return
-        for old in [s for s in self._segments if s < seq]:
-            self._remove(old)
-        self._confirmed = (seq, end)
-        self._position_dirty = True
-        if self._skipped:
-            self._advance_confirmed()
+    # ---- segments --------------------------------------------------------------------
 
     def _remove(self, seq):
+        """Delete a segment wholly confirmed (replay.py), or replaced by a prepend or left
+        below the saved position (restart.py)."""
         self._segments.remove(seq)
         self._sizes.pop(seq, None)
         if seq == self._write_seq:
@@ -299,25 +183,6 @@ class Spool:
         except OSError as error:         # removed at the next start (below the position)
             log.error("input %s: cannot remove the replayed spool segment %s: %s",
                       self.input_name, self._path(seq), error.strerror)
-
-    def save_position(self):
-        """Atomically, like the checkpoints; drops segments fully confirmed."""
-        if not self._position_dirty or self._confirmed is None:
-            return
-        seq, offset = self._confirmed
-        if (offset >= self._sizes.get(seq, 0) and not [s for s in self._segments if s > seq]
-                and self._replaying == 0):
-            # everything confirmed: start afresh (the segment may still be appended to)
-            self._remove(seq)
-            self._read = self._confirmed = None
-            self._skipped.clear()
-        path = os.path.join(self.directory, "position.json")
-        if self._confirmed is None:
-            discard(path)
-        else:
-            write_private_file(path, json.dumps(self._position_data()).encode())
-        self._position_dirty = False
-        self._note_progress()
 
     def close(self):
         """At exit: never raises (a full disk was reported when it refused the lines)."""
