@@ -1,16 +1,14 @@
 """`tailrabbit --check`: the config is valid (already parsed); report the inputs, judge
 state_dir and the metrics address as the daemon does at start (statedir.py), try the
-broker's login. Exit 0 when it accepted us, 69 when no broker answered, 78 when the daemon
-would refuse to start."""
-
-import sys
+broker's login (publisher/probe.py: only publisher/ speaks AMQP). Exit exits.OK (0) when it
+accepted us, exits.UNAVAILABLE (69) when no broker answered, exits.CONFIG (78) when the
+daemon would refuse to start."""
 
 import os
 import stat
+import sys
 
-import amqp
-
-from tailrabbit.cli import EX_CONFIG, EX_OK, EX_UNAVAILABLE
+from tailrabbit import exits
 
 
 def describe_path(item):
@@ -32,7 +30,7 @@ def describe_path(item):
 
 def check(settings):
     from tailrabbit.control import StartupError
-    from tailrabbit.publisher.session import SOCKET_SETTINGS, describe, ssl_options
+    from tailrabbit.publisher.probe import probe
     from tailrabbit.statedir import check_metrics, check_state_dir
 
     print(f"config {settings.path}: valid")
@@ -45,23 +43,14 @@ def check(settings):
         metrics = check_metrics(settings)
     except StartupError as error:
         print(f"tailrabbit: {error}", file=sys.stderr)
-        return EX_CONFIG
+        return exits.CONFIG
     if metrics:
         print(metrics)
     broker = settings.broker
-    for host, port in broker.hosts:
-        connection = amqp.Connection(
-            host=f"{host}:{port}", userid=broker.user, password=broker.password,
-            virtual_host=broker.vhost, connect_timeout=broker.connect_timeout,
-            socket_settings=SOCKET_SETTINGS, ssl=ssl_options(broker, host))
-        try:
-            connection.connect()
-        except Exception as error:     # any failure is a finding to report, not a crash
-            print(f"broker {host}:{port}: no: {describe(error)}")
-            continue
-        server = connection.server_properties or {}
-        print(f"broker {host}:{port}: login accepted as {broker.user!r} on vhost "
-              f"{broker.vhost!r} ({server.get('product', '?')} {server.get('version', '?')})")
-        connection.close()
-        return EX_OK
-    return EX_UNAVAILABLE
+    for answer in probe(broker):
+        if answer.accepted:
+            print(f"broker {answer.host}:{answer.port}: login accepted as {broker.user!r} "
+                  f"on vhost {broker.vhost!r} ({answer.server})")
+            return exits.OK
+        print(f"broker {answer.host}:{answer.port}: no: {answer.problem}")
+    return exits.UNAVAILABLE

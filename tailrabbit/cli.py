@@ -22,7 +22,7 @@ Exit codes: 0 clean stop, 1 unexpected failure, 69 (--check) no broker answered,
 import logging
 import sys
 
-EX_OK, EX_FAILURE, EX_UNAVAILABLE, EX_CONFIG = 0, 1, 69, 78
+from tailrabbit import exits
 
 
 def main(argv=None):
@@ -39,17 +39,17 @@ def main(argv=None):
     except DocoptExit:
         print("tailrabbit: bad arguments: %s (see tailrabbit --help)" % " ".join(argv),
               file=sys.stderr)
-        return EX_CONFIG
+        return exits.CONFIG
     if args["--help"]:
         print(__doc__.strip())
-        return EX_OK
+        return exits.OK
     if args["--version"]:
         print(f"tailrabbit {__version__}")
-        return EX_OK
+        return exits.OK
     if args["--make-config"]:
         from tailrabbit.sample import SAMPLE_CONFIG
         sys.stdout.write(SAMPLE_CONFIG)
-        return EX_OK
+        return exits.OK
     try:
         settings = config_module.load(args["--config"])
         level = settings.logging.level
@@ -60,7 +60,7 @@ def main(argv=None):
                                                           "--log-level", problem))
     except config_module.ConfigError as error:
         print(f"tailrabbit: {error}", file=sys.stderr)
-        return EX_CONFIG
+        return exits.CONFIG
     if args["--check"]:
         early_signals.uninstall()  # a one-shot command: signals act as usual
         from tailrabbit.check import check
@@ -88,5 +88,5 @@ def run(settings, level):
         daemon.start()
     except StartupError as error:
         print(f"tailrabbit: {error}", file=sys.stderr)
-        return EX_CONFIG
+        return exits.CONFIG
     return daemon.run()

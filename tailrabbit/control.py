@@ -7,11 +7,13 @@ from gevent.event import Event
 
 
 class StartupError(Exception):
-    """A setting that parsed but cannot be applied (a port in use): exit 78, one line."""
+    """A setting that parsed but cannot be applied (a port in use): exits.CONFIG (78),
+    one line."""
 
 
 class Halt(BaseException):
-    """Stop the process with `status`; a BaseException so no `except Exception` eats it."""
+    """Stop the process with `status` (an exits.* name, never a bare number); a
+    BaseException so no `except Exception` eats it."""
 
     def __init__(self, status, reason=""):
         super().__init__(status, reason)

@@ -11,7 +11,7 @@ import time
 
 import gevent
 
-from tailrabbit import early_signals
+from tailrabbit import early_signals, exits
 from tailrabbit.buffer import LineBuffer
 from tailrabbit.control import ControlQueue, Halt, StartupError
 from tailrabbit.files.watcher import DirectoryWatcher
@@ -90,7 +90,7 @@ class Daemon:
                 getattr(self, f"handle_{name.lower()}")(*args)
         except Halt as halt:
             if halt.reason:
-                (log.info if halt.status == 0 else log.error)("%s", halt.reason)
+                (log.info if halt.status == exits.OK else log.error)("%s", halt.reason)
             return halt.status
 
     # ---- control messages ------------------------------------------------------------
@@ -114,7 +114,7 @@ class Daemon:
         self.inputs.stop_readers()
         drained = self._drain(None)
         self._finish(drained)
-        raise Halt(0, "done: every line confirmed" if drained else "stopped")
+        raise Halt(exits.OK, "done: every line confirmed" if drained else "stopped")
 
     def handle_crash(self, what, error):
         """An unexpected failure: no draining (the process may be in any state), but what
@@ -126,7 +126,8 @@ class Daemon:
             self._finish(False)
         except Exception as failure:       # a second failure must not hide the first
             log.error("while stopping after the failure: %r", failure)
-        raise Halt(1, f"{what} failed: {error!r}; exiting so the supervisor restarts us")
+        raise Halt(exits.FAILURE,
+                   f"{what} failed: {error!r}; exiting so the supervisor restarts us")
 
     # ---- stopping --------------------------------------------------------------------
 
@@ -134,7 +135,7 @@ class Daemon:
         log.info("%s", reason)
         self.inputs.stop_readers()
         self._finish(self._drain(self.settings.process.shutdown_timeout))
-        raise Halt(0, "stopped")
+        raise Halt(exits.OK, "stopped")
 
     def _drain(self, timeout):
         """Wait until nothing is buffered, spooled or unconfirmed; a second signal cuts it

@@ -9,15 +9,23 @@ MAX_SECONDS = 365 * 24 * 3600
 
 
 class ConfigError(Exception):
-    """A bad config value; str() is the one line printed on stderr."""
+    """A bad config value. The parts stay apart (`path`, `section` and `key`, the last two
+    None when they do not apply, and `problem`) for callers that need them: a structured
+    log event, a test. str() joins them into the one line the CLI prints on stderr,
+    `PATH: [SECTION] KEY: PROBLEM`; tests and operators' scripts match that line, so its
+    wording does not change."""
 
     def __init__(self, path, section, key, problem):
-        where = path
-        if section:
-            where += f": [{section}]"
-        if key:
-            where += f" {key}"
-        super().__init__(f"{where}: {problem}")
+        super().__init__(path, section, key, problem)   # args: so it pickles and copies
+        self.path, self.section, self.key, self.problem = path, section, key, problem
+
+    def __str__(self):
+        where = self.path
+        if self.section:
+            where += f": [{self.section}]"
+        if self.key:
+            where += f" {self.key}"
+        return f"{where}: {self.problem}"
 
 
 class Section:
