@@ -196,10 +196,10 @@ class Daemon:
 
     @staticmethod
     def _on_confirmed(batch):
-        """The broker confirmed every line of `batch`: its file checkpoint may move."""
+        """The broker confirmed every line of `batch`: its file checkpoint or its spool
+        position may move."""
         if batch.source is not None:
-            record, generation = batch.source
-            record.confirm(generation, batch.end_offset)
+            batch.source.confirmed(batch)
 
     def save_checkpoints(self):
         self.inputs.save_checkpoints()

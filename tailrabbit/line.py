@@ -3,8 +3,8 @@
 Lines travel in batches (one per read of a pipe or file chunk) rather than one object per
 line: the queue, the publisher and the confirm tracker then do their bookkeeping once per
 batch, which is what lets a Python publisher keep up with rabbitmq-c. A batch knows where
-its lines came from (`source`, `end_offset`) so a file checkpoint can advance only when the
-broker confirmed every line of it. File batches also carry the path of the file they were
+its lines came from (`source`, a mark from marks.py, and `end_offset`) so a file checkpoint
+can advance only when the broker confirmed every line of it. File batches also carry the path of the file they were
 read from (the `path` header: with a glob, the match, not the pattern).
 """
 
@@ -21,13 +21,12 @@ class Batch:
         self.lines = lines               # list of bytes, each without its "\n", none empty
         self.offsets = offsets           # file inputs: byte offset of each line's start
         self.truncated = truncated       # set of indexes of truncated lines, or None
-        self.source = source             # (checkpoint record or spool, generation or segment)
+        self.source = source             # a marks.FilePosition or SpoolPosition, or None
         self.end_offset = end_offset     # file inputs: offset just after the last line
         self.start = None                # spool replays: where the batch began on disk
         # The file the lines were read from, as named when it was opened. Inputs.base does
-        # not pass it: a file batch's source is its checkpoint record, which names it.
-        self.path = path if path is not None or source is None else \
-            getattr(source[0], "path", None)
+        # not pass it: a file batch's mark names it.
+        self.path = path if path is not None or source is None else source.path
         self.timestamp = int(time.time()) if timestamp is None else timestamp
         self._nbytes = None
 

@@ -11,6 +11,8 @@ import os
 
 import gevent
 
+from tailrabbit.marks import FilePosition
+
 READ_CHUNK = 1 << 18
 TAIL_BYTES = 32768   # the last bytes read: to recognise a copytruncate copy of this file,
                      # even one that ends a few lines before what we read
@@ -42,7 +44,7 @@ class FileTailer:
         """
         fd = self.fd if fd is None else fd
         grew = False
-        source = (self.record, self.record.generation)
+        source = FilePosition(self.record)
         while True:
             data = os.pread(fd, READ_CHUNK, self.read_pos)
             if not data:
@@ -57,7 +59,7 @@ class FileTailer:
         return grew
 
     def _hand_on(self, framed, source=None):
-        self.owner.submit_framed(framed, source or (self.record, self.record.generation))
+        self.owner.submit_framed(framed, source or FilePosition(self.record))
         # up to the first byte of an event still held: a new reader starts there
         self.record.read_end = framed.end_offset
 

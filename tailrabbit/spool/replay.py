@@ -29,6 +29,7 @@ import logging
 import os
 
 from tailrabbit.atomic import write_json
+from tailrabbit.marks import SpoolPosition
 from tailrabbit.spool.files import discard
 from tailrabbit.spool.format import Damaged, count_lines, read_batch, resync
 
@@ -133,7 +134,7 @@ class Replay:
             self._skip(seq, offset, size)
             return None
         batch.start = (seq, offset)
-        batch.source = (self, seq)
+        batch.source = SpoolPosition(self, seq)
         batch.end_offset = end
         self._read = (seq, end)
         return batch

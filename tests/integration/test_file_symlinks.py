@@ -113,8 +113,7 @@ class ConfirmingBuffer:
     def put(self, batch, block=True, timeout=None):
         self.lines.extend(batch.lines)
         if batch.source is not None:
-            record, generation = batch.source
-            record.confirm(generation, batch.end_offset)
+            batch.source.confirmed(batch)
         return True
 
 

@@ -89,7 +89,7 @@ def test_the_spool_position_is_written_through_it(tmp_path, monkeypatch):
     spool.append(Batch("web", [b"b"]))
     batch = spool._next_batch()
     calls = record_calls(monkeypatch)
-    spool.confirm(*batch.source[1:], batch.end_offset)
+    batch.source.confirmed(batch)
     spool.save_position()
     directory = tmp_path / "spool" / "web"
     assert_durable_replace(calls, directory, "position.json")

@@ -7,6 +7,7 @@ from amqp.serialization import loads
 
 from tailrabbit.settings import InputSettings
 from tailrabbit.line import Batch
+from tailrabbit.marks import FilePosition
 from tailrabbit.publisher.frames import RouteEncoder
 
 
@@ -74,6 +75,7 @@ def test_fast_paths_encode_the_same_properties_as_the_general_one():
 
 class _Record:
     """A checkpoint record's stand-in: file batches name their file through it."""
+    generation = 0
 
     def __init__(self, path):
         self.path = path
@@ -91,16 +93,16 @@ def test_a_glob_input_sends_the_path_of_each_file_not_the_pattern():
     out = []
     for path in ("/var/log/api/a.log", "/var/log/api/b.log", "/var/log/api/a.log"):
         encoder.encode(Batch("api", [b"l1", b"l2"], offsets=[0, 3],
-                             source=(_Record(path), 0), end_offset=6), out)
+                             source=FilePosition(_Record(path)), end_offset=6), out)
     encoder.encode(Batch("api", [b"t"], offsets=[9], truncated={0},
-                         source=(_Record("/var/log/api/c.log"), 0)), out)
+                         source=FilePosition(_Record("/var/log/api/c.log"))), out)
     assert _paths_of(out) == ["/var/log/api/a.log"] * 2 + ["/var/log/api/b.log"] * 2 + [
         "/var/log/api/a.log"] * 2 + ["/var/log/api/c.log"]
 
 
 def test_the_path_is_taken_when_the_batch_is_made_and_odd_names_do_not_crash():
     record = _Record("/var/log/caf\udce9.log")          # a Latin-1 name: not UTF-8
-    batch = Batch("api", [b"l"], offsets=[0], source=(record, 0))
+    batch = Batch("api", [b"l"], offsets=[0], source=FilePosition(record))
     record.path = "/var/log/renamed.log"                 # later renames do not rewrite it
     item = InputSettings(name="api", type="file", path="/var/log/*.log", queue="q",
                          routing_key="q")
@@ -117,7 +119,7 @@ def test_the_per_path_cache_is_bounded(monkeypatch):
     encoder = RouteEncoder(1, 131072, item, hostname="h")
     out = []
     for index in range(50):
-        encoder.encode(Batch("api", [b"x"], offsets=[0], source=(_Record(f"/l/{index}"), 0)),
+        encoder.encode(Batch("api", [b"x"], offsets=[0], source=FilePosition(_Record(f"/l/{index}"))),
                        out)
     assert len(encoder._path_fields) <= 8 and len(encoder._offset_heads) <= 8
     assert _paths_of(out) == [f"/l/{index}" for index in range(50)]

@@ -30,7 +30,7 @@ def replay_all(spool, buffer):
         gevent.sleep(0)
         for batch in buffer.take(10000):
             out.append(batch)
-            spool.confirm(*batch.source[1:], batch.end_offset)
+            batch.source.confirmed(batch)
     greenlet.kill()
     return out
 
@@ -55,7 +55,7 @@ def test_confirmed_position_survives_a_restart_and_nothing_confirmed_is_replayed
     greenlet = gevent.spawn(spool.replay_forever)
     gevent.sleep(0)
     first = buffer.take(1)[0]                       # replayed and confirmed
-    spool.confirm(*first.source[1:], first.end_offset)
+    first.source.confirmed(first)
     greenlet.kill()
     spool.close()                                   # the rest replayed, never confirmed
     again, buffer2, _ = make(tmp_path)
@@ -204,7 +204,7 @@ def replay_within(spool, buffer, seconds=3):
             gevent.sleep(0)
             for batch in buffer.take(10000):
                 out.append(batch.lines)
-                spool.confirm(*batch.source[1:], batch.end_offset)
+                batch.source.confirmed(batch)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -287,7 +287,7 @@ def spooled_then_prepended(tmp_path, monkeypatch, confirm_first, kill_at):
     in_flight = buffer.take(100)
     assert [b.lines[0] for b in in_flight] == [b"s0", b"s1", b"s2", b"s3"]
     if confirm_first:
-        spool.confirm(*in_flight[0].source[1:], in_flight[0].end_offset)
+        in_flight[0].source.confirmed(in_flight[0])
         spool.save_position()
         in_flight = in_flight[1:]
     first = 1 if confirm_first else 0
@@ -373,7 +373,7 @@ def test_spool_directories_are_0700_and_files_0600_whatever_the_umask(tmp_path, 
         gevent.sleep(0)
         greenlet.kill()
         taken = buffer.take(10)
-        spool.confirm(*taken[0].source[1:], taken[0].end_offset)
+        taken[0].source.confirmed(taken[0])
         spool.save_position()
         spool.prepend([Batch("web", [b"direct"])] + taken)
         spool.append(Batch("web", [b"c"]))
