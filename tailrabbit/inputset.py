@@ -11,16 +11,13 @@ A spool outlives its input: an input removed by SIGHUP keeps its spool and repla
 every spooled line is delivered (the publisher keeps the route while `holds_lines`).
 """
 
-import logging
 import os
 
 import gevent
 
+from tailrabbit import logevents
 from tailrabbit.inputs import make_input
-from tailrabbit.logsetup import RateLimitedLog
 from tailrabbit.spool import Spool
-
-log = logging.getLogger("tailrabbit")
 
 KILL_TIMEOUT = 2.0       # a killed greenlet only writes its batch to the spool: quick
 
@@ -39,8 +36,6 @@ class InputSet:
         self.spools = {}            # name -> Spool, for every input that cannot re-read
         self.replays = {}           # name -> replay greenlet of that spool
         self.retired = []           # removed file inputs: confirms still move checkpoints
-        # Saves run every second: a read-only or full state_dir must not flood the log.
-        self._save_failed = {}      # (name, what) -> RateLimitedLog
 
     # ---- starting ----------------------------------------------------------------------
 
@@ -97,9 +92,7 @@ class InputSet:
             except OSError:
                 continue
             if size:
-                log.warning("%s holds %d bytes of lines spooled by input %s, which is not in "
-                            "the config; add [input:%s] back to publish them", path, size,
-                            name, name)
+                logevents.spool_orphaned(path=path, bytes=size, input=name)
 
     # ---- reloads -----------------------------------------------------------------------
 
@@ -130,8 +123,7 @@ class InputSet:
         stop_greenlets([self.readers.pop(settings.name)])
         self.buffer.remove_input(settings.name)
         if not wait_delivered(settings.name):
-            log.warning("input %s: lines in flight were not confirmed in time; they may be "
-                        "published twice", settings.name)
+            logevents.reload_unconfirmed(input=settings.name)
         self._save(old)
         self.add(settings)
 
@@ -158,26 +150,22 @@ class InputSet:
             try:
                 spool.prepend(batches)
             except OSError as error:
-                log.error("input %s: %d lines not confirmed by the broker could not be "
-                          "spooled to %s (%s): they are lost", name, lines, spool.directory,
-                          error.strerror or error)
+                logevents.unconfirmed_lost(input=name, count=lines, path=spool.directory,
+                                           reason=str(error.strerror or error))
                 continue
             if lines:
-                log.warning("input %s: %d lines not confirmed by the broker were spooled to "
-                            "%s; they are published first at the next start", name, lines,
-                            spool.directory)
+                logevents.unconfirmed_spooled(input=name, count=lines, path=spool.directory)
         left = self.buffer.lines + sum(len(b.lines) for b in pending
                                        if b.input not in self.spools)
         if left:
-            log.warning("stopped with %d lines of log files not confirmed; they are read "
-                        "again from the checkpoints at the next start", left)
+            logevents.stopped_unconfirmed(count=left)
 
     def close_spools(self):
         for name, spool in self.spools.items():
             try:
                 spool.close()
             except OSError as error:
-                log.error("cannot close the spool of input %s: %s", name, error)
+                logevents.spool_close_failed(input=name, reason=str(error))
 
     # ---- checkpoints -------------------------------------------------------------------
 
@@ -199,11 +187,8 @@ class InputSet:
                 self._save_error(item.name, "checkpoints", error)
 
     def _save_error(self, name, what, error):
-        report = self._save_failed.get((name, what))
-        if report is None:
-            report = self._save_failed[(name, what)] = RateLimitedLog(
-                log, f"cannot save the {what} of input {name}: %s", logging.ERROR)
-        report(error.strerror or error)
+        """Saves run every second: the event is rate-limited per input and `what`."""
+        logevents.save_failed(input=name, what=what, reason=str(error.strerror or error))
 
 
 def stop_greenlets(greenlets, timeout=KILL_TIMEOUT):
@@ -218,5 +203,4 @@ def stop_greenlets(greenlets, timeout=KILL_TIMEOUT):
     gevent.joinall(greenlets, timeout=timeout)
     for greenlet in greenlets:
         if not greenlet.dead:
-            log.warning("%s did not stop within %.0f s; going on without it", greenlet,
-                        timeout)
+            logevents.stop_timeout(task=str(greenlet), seconds=timeout)

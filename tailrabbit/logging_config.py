@@ -1,10 +1,10 @@
 """The [logging] section -> LoggingSettings, refused at load when it cannot format a
 record (with config.py, the only readers of the INI text; split from config.py by size)."""
 
-from tailrabbit.logsetup import format_problem
+from tailrabbit.logsetup import STYLES, format_problem
 from tailrabbit.settings import LOG_LEVELS, LoggingSettings
 
-LOGGING_KEYS = {"level", "log_format", "log_datefmt"}
+LOGGING_KEYS = {"level", "log_format", "log_datefmt", "style"}
 
 
 def logging_settings(section):
@@ -14,6 +14,7 @@ def logging_settings(section):
         level=parse_level(level, lambda problem: section.error("level", problem)),
         format=section.string("log_format", LoggingSettings.format),
         datefmt=section.string("log_datefmt", LoggingSettings.datefmt),
+        style=section.choice("style", LoggingSettings.style, STYLES),
     )
     # Judged apart, so the line names the key at fault: the format with the default
     # time format, then the time format alone.

@@ -13,8 +13,10 @@ from gevent.pywsgi import WSGIServer
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from tailrabbit import logevents
 from tailrabbit.lag import file_lag, oldest_unconfirmed_seconds
 
+# The WSGI server's error log (a failing request); events go through logevents.
 log = logging.getLogger("tailrabbit.metrics")
 
 COUNTERS = (
@@ -112,7 +114,7 @@ class MetricsServer:
 
     def start(self):
         self.server.start()
-        log.info("metrics on http://%s:%d/metrics", *self.address)
+        logevents.metrics_listening(address="%s:%d" % self.address)
 
     def stop(self):
         self.server.stop(timeout=1)

@@ -6,13 +6,11 @@ restarted (how they read changed). `reload_config` applies a plan to a running d
 """
 
 import dataclasses
-import logging
 import time
 from typing import NamedTuple
 
 from tailrabbit import config as config_module
-
-log = logging.getLogger("tailrabbit")
+from tailrabbit import logevents
 
 # Settings that change how an input reads (vs. where its lines go): a restart applies them.
 READING_KEYS = ("type", "path", "max_line_bytes", "overflow", "start_at", "rotate_wait")
@@ -55,7 +53,7 @@ def reload_config(daemon):
     try:
         new = config_module.load(daemon.settings.path)
     except config_module.ConfigError as error:
-        log.error("SIGHUP: %s; keeping the running configuration", error)
+        logevents.reload_refused(reason=str(error))
         return
     steps = plan(daemon.settings.inputs, new.inputs)
     fresh = {item.name: item for item in new.inputs}
@@ -76,11 +74,8 @@ def reload_config(daemon):
         inputs.add(fresh[name])
     daemon.publisher.update(new.broker, new.inputs)
     if new.process != daemon.settings.process or new.logging != daemon.settings.logging:
-        log.warning("SIGHUP: [tailrabbit] and [logging] changes apply at the next "
-                    "restart")
+        logevents.reload_needs_restart()
     daemon.settings = dataclasses.replace(new, process=daemon.settings.process,
                                           logging=daemon.settings.logging)
-    log.info("SIGHUP: configuration reloaded in %.0f ms: added %s, removed %s, "
-             "changed %s", (time.monotonic() - started) * 1000,
-             ", ".join(steps.added) or "none", ", ".join(steps.removed) or "none",
-             ", ".join(steps.changed) or "none")
+    logevents.reloaded(ms=(time.monotonic() - started) * 1000, added=steps.added,
+                       removed=steps.removed, changed=steps.changed)

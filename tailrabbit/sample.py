@@ -86,4 +86,16 @@ start_at = end
 ; as done (checkpoints, tailrabbit_lines_filtered_total).
 ;include = ERROR|CRITICAL
 ;exclude = "GET /healthz
+
+[logging]
+; Logs go to stderr. DEBUG, INFO, WARNING, ERROR or a number (-l overrides it).
+level = INFO
+; text: one line per event in log_format. json: one JSON object per line, with ts (UTC),
+; level, event (its stable name, e.g. file_rotated, connection_lost; see the README),
+; message and the event's fields (input, path, address, count, reason...): for
+; journald, Loki or Elasticsearch. log_format and log_datefmt apply to text only.
+style = text
+; In log_format, %%(event)s is the event's name (log for a line that has none).
+;log_format = %%(asctime)s - %%(levelname)s - %%(message)s
+;log_datefmt = %%m/%%d/%%Y %%I:%%M:%%S %%p
 """

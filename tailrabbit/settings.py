@@ -91,6 +91,7 @@ class LoggingSettings:
     level: str = "INFO"
     format: str = "%(asctime)s - %(levelname)s - %(message)s"
     datefmt: str = "%m/%d/%Y %I:%M:%S %p"
+    style: str = "text"         # text (format, datefmt) | json (one object per line)
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,12 @@ daemon itself refuses it at start, 78).
 """
 
 import errno
-import logging
 import os
 import pwd
 import stat
 
+from tailrabbit import logevents
 from tailrabbit.control import StartupError
-
-log = logging.getLogger("tailrabbit")
 
 DIRECTORY_MODE = 0o700
 PROBE_NAME = ".write-test"
@@ -60,8 +58,8 @@ def prepare_state_dir(settings):
         except OSError as error:
             raise _cannot_write(where, path, error) from None
         if not created:
-            log.warning("state_dir %s was mode %03o; made %03o (it holds log lines)",
-                        path, mode, DIRECTORY_MODE)
+            logevents.state_dir_mode_fixed(path=path, mode=f"{mode:03o}",
+                                           new_mode=f"{DIRECTORY_MODE:03o}")
     _probe(where, path)
 
 

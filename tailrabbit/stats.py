@@ -5,9 +5,7 @@ the publisher what it sent and what the broker confirmed); nothing here is on th
 beyond an attribute add per batch.
 """
 
-import logging
-
-log = logging.getLogger("tailrabbit.stats")
+from tailrabbit import logevents
 
 # published counts lines; messages counts publishes (fewer with batch_lines > 1)
 COUNTERS = ("read", "published", "confirmed", "spooled", "dropped", "truncated", "returned",
@@ -38,7 +36,6 @@ class Stats:
         """One INFO line per input; `buffered_of(name)` gives the lines it holds now,
         `buffered_bytes_of(name)` their bytes."""
         for name, counters in self.inputs.items():
-            figures = " ".join(f"{key}={getattr(counters, key)}" for key in COUNTERS)
-            log.info("stats input=%s %s buffered=%d buffered_bytes=%d connection=%s", name,
-                     figures, buffered_of(name), buffered_bytes_of(name),
-                     self.connection_state)
+            logevents.stats(input=name, **{key: getattr(counters, key) for key in COUNTERS},
+                            buffered=buffered_of(name), buffered_bytes=buffered_bytes_of(name),
+                            connection=self.connection_state)

@@ -18,15 +18,14 @@ is read from the start of the line where it departs from T; the lines before tha
 T's lines, shipped from T: one WARNING with their count.
 """
 
-import logging
 import os
 
 import gevent
 
+from tailrabbit import logevents
 from tailrabbit.files.identity import FINGERPRINT_BYTES, same_content_start
 from tailrabbit.files.rotated import looks_rotated, open_nofollow, open_rotated
 
-log = logging.getLogger("tailrabbit.input")
 
 COMPARE_CHUNK = 1 << 20
 COPY_SETTLE = 2.0        # seconds a copy may be longer than its idle original before it counts
@@ -147,9 +146,8 @@ class CopyJudge:
                 self.forget(path)
                 return 0
             self.watches[path] = watch
-            log.info("input %s: %s is a copy of %s (the same %d bytes); its lines are "
-                     "shipped from %s, not again", self.input_name, path,
-                     watch.original.path, watch.matched, watch.original.path)
+            logevents.file_is_copy(input=self.input_name, path=path,
+                                   original=watch.original.path, bytes=watch.matched)
         departed = self._departure(watch, fd, size, now)
         if departed is None:
             return None
@@ -158,11 +156,9 @@ class CopyJudge:
         skipped = count_lines(fd, start)
         self.count_skipped(skipped)
         if skipped:
-            log.warning("input %s: %s grew with lines that %s does not have; it is read "
-                        "from offset %d; its first %d lines (%d bytes) are the same as %s's "
-                        "and are not shipped again (%d such lines so far)",
-                        self.input_name, path, watch.original.path, start, skipped, start,
-                        watch.original.path, self.skipped_lines)
+            logevents.file_copy_grew(input=self.input_name, path=path,
+                                     original=watch.original.path, offset=start,
+                                     count=skipped, total=self.skipped_lines)
         return start
 
     def _first_look(self, path, fd, identity, size, tracked, now):

@@ -25,13 +25,12 @@ into themselves), each with one WARNING per reason.
 
 import errno
 import glob
-import logging
 import os
 import stat
 
+from tailrabbit import logevents
 from tailrabbit.files.rotated import is_compressed
 
-log = logging.getLogger("tailrabbit.input")
 
 MAX_REMEMBERED = 100000      # paths remembered as allowed, or warned about as links
 READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
@@ -114,10 +113,8 @@ class MatchPolicy:
             target = os.readlink(link)
         except OSError:
             target = "?"
-        under = "" if link == path else f" (under {link})"
-        log.warning("input %s: %s matches %s but is a symbolic link%s to %s; not read "
-                    "(follow_symlinks = True reads links)", self.name, path, self.pattern,
-                    under, target)
+        logevents.file_symlink_skipped(input=self.name, path=path, pattern=self.pattern,
+                                       link=link, target=target)
 
     def _refuse(self, path, inode):
         """Compressed glob matches and files under state_dir are never opened; one WARNING
@@ -135,8 +132,8 @@ class MatchPolicy:
             return False
         if reason not in self._warned:
             self._warned.add(reason)
-            log.warning("input %s: %s matches %s but is not read, nor any other match "
-                        "that is %s", self.name, path, self.pattern, reason)
+            logevents.file_match_refused(input=self.name, path=path, pattern=self.pattern,
+                                         reason=reason)
         return True
 
     # ---- opening ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ import gevent
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-log = logging.getLogger("tailrabbit.files")
+from tailrabbit import logevents
 
 # watchdog's inotify emitter logs this at ERROR when it is stopped while its thread is
 # between "am I running?" and reading the next event: a race inside watchdog (7.x) on
@@ -94,8 +94,7 @@ class DirectoryWatcher:
             self._watches[directory] = self._observer.schedule(handler, directory,
                                                                recursive=False)
         except OSError as error:
-            log.warning("cannot watch %s (%s); checking it periodically instead", directory,
-                        error)
+            logevents.watch_failed(path=directory, reason=str(error))
 
     def _dispatch(self, directory):
         for callback in list(self._callbacks.get(directory, ())):

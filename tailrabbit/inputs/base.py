@@ -1,7 +1,6 @@
 """What every input shares: turning read bytes into batches and handing them on under the
 input's overflow policy (block, drop, spool) when the memory buffer is full."""
 
-import logging
 import os
 import select
 import time
@@ -10,11 +9,9 @@ import gevent
 from gevent import GreenletExit
 from gevent.socket import wait_read
 
+from tailrabbit import logevents
 from tailrabbit.framing import Framer
 from tailrabbit.line import Batch
-from tailrabbit.logsetup import RateLimitedLog
-
-log = logging.getLogger("tailrabbit.input")
 
 PIPE_CHUNK = 1 << 16
 CHECK_EVERY = 1.0      # seconds: how long a missed wakeup could stall a pipe reader
@@ -32,11 +29,6 @@ class Input:
         self.stats = stats.of(settings.name)
         self.spool = spool
         self.finished = False
-        self._warn_drop = RateLimitedLog(
-            log, f"input {self.name}: buffer full, lines dropped (overflow = drop)")
-        self._warn_truncated = RateLimitedLog(
-            log, f"input {self.name}: a line longer than max_line_bytes = "
-                 f"{settings.max_line_bytes} was truncated")
 
     def run(self):
         raise NotImplementedError
@@ -63,7 +55,8 @@ class Input:
         self.stats.read += len(lines)
         if truncated:
             self.stats.truncated += len(truncated)
-            self._warn_truncated()
+            logevents.line_truncated(input=self.name,
+                                     max_line_bytes=self.settings.max_line_bytes)
         batch = Batch(self.name, lines, offsets, truncated, source, end_offset)
         try:
             self._hand_on(batch)
@@ -83,7 +76,7 @@ class Input:
         elif policy == "drop":
             if not self.buffer.put(batch, block=False):
                 self.stats.dropped += len(batch.lines)
-                self._warn_drop()
+                logevents.lines_dropped(input=self.name)
         else:
             # block: lines of an earlier run replay first, and this input waits behind
             # them (appending to the spool instead could drop past spool_max_bytes).

@@ -12,16 +12,13 @@ The pipe's capacity is raised to 1 MiB where the kernel allows, to ride out shor
 
 import errno
 import fcntl
-import logging
 import os
 import stat
 
 import gevent
 
+from tailrabbit import logevents
 from tailrabbit.inputs.base import Input, wait_readable
-from tailrabbit.logsetup import RateLimitedLog
-
-log = logging.getLogger("tailrabbit.input")
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_SIZE = 1 << 20
@@ -30,12 +27,6 @@ RETRY_SECONDS = 5.0
 
 class FifoInput(Input):
     kind = "fifo"
-
-    def __init__(self, settings, buffer, stats, spool=None):
-        super().__init__(settings, buffer, stats, spool)
-        # Retried every RETRY_SECONDS for as long as the cause lasts: one ERROR, then a
-        # summary at most every WARN_EVERY seconds.
-        self._cannot_open = RateLimitedLog(log, f"input {self.name}: %s", logging.ERROR)
 
     def run(self):
         path = self.settings.path
@@ -60,31 +51,31 @@ class FifoInput(Input):
                 raise
             os.close(fd)
             fd = next_fd
-            log.debug("input %s: writer closed %s; waiting for the next one", self.name, path)
+            logevents.fifo_writer_closed(input=self.name, path=path)
 
     def _open(self, path):
         """Open the FIFO, creating it (0640) if missing; None (logged) if it cannot be."""
         try:
             os.mkfifo(path, 0o640)
-            log.info("input %s: created FIFO %s", self.name, path)
+            logevents.fifo_created(input=self.name, path=path)
         except FileExistsError:
             pass
         except OSError as error:
-            self._cannot_open(f"cannot create FIFO {path}: {error.strerror}")
+            self._cannot_open(path, f"cannot create FIFO {path}: {error.strerror}")
             return None
         try:     # never open what is not a FIFO: a device's open can have effects
             problem = untrusted(os.stat(path), path)
             if problem:
-                self._cannot_open(problem)
+                self._cannot_open(path, problem)
                 return None
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as error:
-            self._cannot_open(f"cannot open FIFO {path}: {error.strerror}")
+            self._cannot_open(path, f"cannot open FIFO {path}: {error.strerror}")
             return None
         problem = untrusted(os.fstat(fd), path)     # replaced since the stat?
         if problem:
             os.close(fd)
-            self._cannot_open(problem)
+            self._cannot_open(path, problem)
             return None
         try:
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
@@ -92,6 +83,10 @@ class FifoInput(Input):
             if error.errno not in (errno.EPERM, errno.EBUSY, errno.EINVAL):
                 raise
         return fd
+
+    def _cannot_open(self, path, reason):
+        """Retried every RETRY_SECONDS while the cause lasts: the event is rate-limited."""
+        logevents.fifo_cannot_open(input=self.name, path=path, reason=reason)
 
 
 def untrusted(st, path):

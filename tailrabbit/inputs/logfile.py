@@ -21,12 +21,12 @@ is recorded once its first poll ran (the state file is written even with no reco
 """
 
 import glob
-import logging
 import os
 import time
 
 from gevent.event import Event
 
+from tailrabbit import logevents
 from tailrabbit.files.checkpoints import CheckpointStore
 from tailrabbit.files.copies import CopyJudge, count_lines, find_copy
 from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
@@ -34,8 +34,6 @@ from tailrabbit.files.matches import MatchPolicy
 from tailrabbit.files.rotated import open_rotated
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
-
-log = logging.getLogger("tailrabbit.input")
 
 STAT_INTERVAL = 1.0
 
@@ -149,8 +147,7 @@ class FileInput(Input):
         """path -> (dev, ino) of every regular file the pattern names now (may be read)."""
         found = self.matches.scan()
         if not found and not self._warned_missing and not self._tailers:
-            log.warning("input %s: %s does not exist yet; waiting for it", self.name,
-                        self.pattern)
+            logevents.file_missing(input=self.name, path=self.pattern)
             self._warned_missing = True
         return found
 
@@ -160,8 +157,7 @@ class FileInput(Input):
         self._read_current(tailer, now)      # what it holds comes before the new file
         self._draining.append(tailer)
         self._wake.set()
-        log.info("input %s: %s was rotated or deleted; reading the old file to its end",
-                 self.name, path)
+        logevents.file_rotated(input=self.name, path=path)
 
     def _open(self, path, now):
         """Start following the new match `path`; returns its tailer, or None."""
@@ -188,8 +184,7 @@ class FileInput(Input):
             offset = size if self._first_start and self.settings.start_at == "end" else 0
             record = self.store.add(identity, path, offset)
         elif record.offset > size:
-            log.warning("input %s: %s is shorter than its checkpoint; reading it from the "
-                        "start", self.name, path)
+            logevents.file_shorter_than_checkpoint(input=self.name, path=path)
             record.restart(0)
         record.path = path
         tailer = FileTailer(self, path, fd, record, record.resume_offset())
@@ -230,20 +225,15 @@ class FileInput(Input):
                 tailer.flush()
                 start = size
             if verified:
-                log.info("input %s: %s was copied and truncated; read its tail from %s",
-                         self.name, tailer.path, name)
+                logevents.file_copytruncated(input=self.name, path=tailer.path, copy=name)
             else:
                 skipped = count_lines(fd, start)
                 self.copies.count_skipped(skipped)
-                log.warning("input %s: %s was truncated; %s, new and starting with the same "
-                            "bytes, is taken for its copy: its first %d lines are not "
-                            "shipped again (%d such lines so far)", self.name, tailer.path,
-                            name, skipped, self.copies.skipped_lines)
+                logevents.file_copy_assumed(input=self.name, path=tailer.path, copy=name,
+                                            count=skipped, total=self.copies.skipped_lines)
             self._drain_copy(name, fd, start, now)
         else:
-            log.warning("input %s: %s was truncated; reading it again from the start "
-                        "(lines written after our last read and before the truncation "
-                        "are lost)", self.name, tailer.path)
+            logevents.file_truncated(input=self.name, path=tailer.path)
             tailer.flush()
         self.copies.detach(tailer)           # its other copies hold only what we shipped
         tailer.restart_at(0)
@@ -280,8 +270,8 @@ class FileInput(Input):
                     self.store.forget(record)     # its inode holds other content now
                     self._drain_copy(name, fd, record.offset, now)
             if fd is not None:
-                log.info("input %s: %s was rotated to %s while we were stopped; read it "
-                         "from offset %d", self.name, record.path, name, record.offset)
+                logevents.file_rotated_while_stopped(input=self.name, path=record.path,
+                                                     rotated=name, offset=record.offset)
 
 
 def _still_at(record, opener):

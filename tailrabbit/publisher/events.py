@@ -5,12 +5,10 @@ reads on its own; these methods run in the reader greenlet and never write to th
 Releasing and parking, their effects, live here too (the publish loop parks as well).
 """
 
-import logging
 import time
 
+from tailrabbit import logevents
 from tailrabbit.publisher.session import describe
-
-log = logging.getLogger("tailrabbit.publisher")
 
 # A nack this soon after connecting is most likely a quorum queue electing a leader (its
 # old leader died with the node we were on): the broker nacks what a new channel publishes
@@ -62,11 +60,11 @@ class BrokerEvents:
             self._park(name, f"the broker closed its channel: {describe(error)}")
 
     def on_blocked(self, reason):
-        log.warning("the broker blocked publishing (%s); lines wait in the buffer", reason)
+        logevents.connection_blocked(reason=reason)
         self.stats.connection_state = "blocked"
 
     def on_unblocked(self):
-        log.warning("the broker unblocked publishing")
+        logevents.connection_unblocked()
         self.stats.connection_state = f"connected to {self._session.address}" \
             if self._session else "connected"
         self._unblocked.set()
@@ -92,6 +90,6 @@ class BrokerEvents:
         self._resend.extend(taken)
         delay = self._parking.park(name, reason, first)
         self.buffer.hold_back(self._parking.reasons)
-        log.error("input %s parked: %s; its lines wait (%d unconfirmed lines set aside), "
-                  "retrying in %.1f s", name, reason, sum(len(b.lines) for b in taken), delay)
+        logevents.input_parked(input=name, reason=reason, delay=delay,
+                               count=sum(len(b.lines) for b in taken))
         self._acked.set()               # the confirm window may have room again

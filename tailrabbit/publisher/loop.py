@@ -15,7 +15,6 @@ lines are set aside, in order, and published again first when it is retried; the
 inputs, each on its own channel, are not touched.
 """
 
-import logging
 import ssl
 import time
 
@@ -23,6 +22,7 @@ import gevent
 from amqp.exceptions import AccessRefused
 from gevent.event import Event
 
+from tailrabbit import logevents
 from tailrabbit.publisher.confirms import InputTrackers
 from tailrabbit.publisher.events import BrokerEvents
 from tailrabbit.publisher.batchframes import make_encoder
@@ -31,8 +31,6 @@ from tailrabbit.publisher.parking import Backoff, Parking
 from tailrabbit.publisher.routes import reconnect_reason
 from tailrabbit.publisher.session import (CONNECTION_ERRORS, Session, SessionLost,
                                           describe)
-
-log = logging.getLogger("tailrabbit.publisher")
 
 CONFIRM_WINDOW = 50000        # lines published and not yet confirmed, at most
 CONFIRM_WINDOW_BYTES = 16 << 20   # and their bytes: memory stays near buffer_bytes
@@ -90,7 +88,7 @@ class Publisher(BrokerEvents):
         self.broker, self.inputs = broker, new
         self._hosts.update(broker.hosts, broker.host_order)
         if reason:
-            log.info("reload: %s; reconnecting to apply it", reason)
+            logevents.reconnect_for_reload(reason=reason)
             self._reconnect_now = True
             self.buffer.readable.set()          # wake the loop to notice
 
@@ -121,10 +119,10 @@ class Publisher(BrokerEvents):
                 self.stats.connection_state = "disconnected"
                 self._hosts.round_failed()
                 delay = backoff.next()
-                log.warning("%s (%s); retrying in %.1f s",
-                            "no broker accepted the connection" if self._refused_in_round
-                            else "no broker answered",
-                            ", ".join(f"{h}:{p}" for h, p in self._hosts.hosts), delay)
+                event = (logevents.no_broker_accepted if self._refused_in_round
+                         else logevents.no_broker_answered)
+                event(addresses=", ".join(f"{h}:{p}" for h, p in self._hosts.hosts),
+                      delay=delay)
                 gevent.sleep(delay)
                 continue
             started = time.monotonic()
@@ -133,8 +131,8 @@ class Publisher(BrokerEvents):
                 backoff.reset()                 # a planned reconnect: first host first
                 self._hosts.planned()
             except SessionLost as error:
-                log.warning("connection to %s lost: %s; %d lines to publish again",
-                            session.address, error, self._trackers.outstanding)
+                logevents.connection_lost(address=session.address, reason=str(error),
+                                          count=self._trackers.outstanding)
                 self.stats.connected = False
                 self.stats.connection_state = "disconnected"   # not "connected" in a backoff
                 lived = time.monotonic() - started
@@ -162,8 +160,8 @@ class Publisher(BrokerEvents):
                 # bad credentials, vhost or certificate: a config problem, not a blip
                 refused = isinstance(error, (AccessRefused, ssl.SSLCertVerificationError))
                 self._refused_in_round |= refused
-                log.log(logging.ERROR if refused else logging.WARNING,
-                        "cannot connect to %s:%s: %s", host, port, describe(error))
+                event = logevents.connect_refused if refused else logevents.connect_failed
+                event(address=f"{host}:{port}", reason=describe(error))
                 session.close(timeout=0.5)
                 self._hosts.refused(index)
                 continue
@@ -172,8 +170,8 @@ class Publisher(BrokerEvents):
             for failure in failures:
                 self._park(failure.input.name, str(failure), DECLARE_RETRY_FIRST)
             self.buffer.hold_back(self._parking.reasons)
-            log.info("connected to %s (confirms %s)", session.address,
-                     "on" if self.broker.confirm else "off")
+            logevents.connected(address=session.address,
+                                confirms="on" if self.broker.confirm else "off")
             self.stats.connected = True
             self.stats.connection_state = f"connected to {session.address}"
             return session, index
@@ -281,10 +279,9 @@ class Publisher(BrokerEvents):
             gevent.wait([self._acked, session.failed], timeout=tick, count=1)
             self._keep_alive(session)
         if self._trackers.outstanding:
-            log.warning("planned reconnect (%s): %d lines still unconfirmed after %.0f s, "
-                        "they will be published again", reason, self._trackers.outstanding,
-                        REFRESH_CONFIRM_WAIT)
-        log.debug("planned reconnect (%s) of %s", reason, session.address)
+            logevents.planned_reconnect_unconfirmed(
+                reason=reason, count=self._trackers.outstanding, seconds=REFRESH_CONFIRM_WAIT)
+        logevents.planned_reconnect(reason=reason, address=session.address)
 
     def _check(self, session):
         if session.failed.is_set():

@@ -18,7 +18,6 @@ reading greenlet; here the reader only records it and the publisher greenlet, th
 writer, sends the close-ok (a write from the reader could land inside a half-sent batch).
 """
 
-import logging
 import os
 import socket
 import ssl as ssl_module
@@ -32,7 +31,7 @@ from amqp import exceptions as amqp_errors
 from amqp import spec
 from gevent.event import Event
 
-log = logging.getLogger("tailrabbit.publisher")
+from tailrabbit import logevents
 
 # What a lost, refused or broken connection can raise; anything else is a bug.
 CONNECTION_ERRORS = (OSError, EOFError, gevent.Timeout, ssl_module.SSLError,
@@ -205,7 +204,7 @@ class Session:
         except CONNECTION_ERRORS as error:
             self.fail(describe(error))
         except Exception as error:      # e.g. py-amqp answering a close while we write
-            log.warning("reading from %s failed: %r", self.address, error)
+            logevents.connection_read_failed(address=self.address, reason=repr(error))
             self.fail(describe(error))
 
     def _on_blocked(self, reason):

@@ -1,0 +1,80 @@
+"""Events of the process as a whole: the input set (start, stop, spools, checkpoint
+saves), SIGHUP reloads, state_dir, the metrics server and the periodic stats line."""
+
+from tailrabbit.logevents.event import ERROR, INFO, WARNING, Event
+
+LOGGER = "tailrabbit"
+
+spool_orphaned = Event(
+    "spool_orphaned", WARNING,
+    "{path} holds {bytes} bytes of lines spooled by input {input}, which is not in the "
+    "config; add [input:{input}] back to publish them",
+    "path bytes input", LOGGER)
+reload_unconfirmed = Event(
+    "reload_unconfirmed", WARNING,
+    "lines in flight were not confirmed in time; they may be published twice",
+    "input", LOGGER)
+unconfirmed_spooled = Event(
+    "unconfirmed_spooled", WARNING,
+    "{count} lines not confirmed by the broker were spooled to {path}; they are "
+    "published first at the next start",
+    "input count path", LOGGER)
+unconfirmed_lost = Event(
+    "unconfirmed_lost", ERROR,
+    "{count} lines not confirmed by the broker could not be spooled to {path} "
+    "({reason}): they are lost",
+    "input count path reason", LOGGER)
+stopped_unconfirmed = Event(
+    "stopped_unconfirmed", WARNING,
+    "stopped with {count} lines of log files not confirmed; they are read again from "
+    "the checkpoints at the next start",
+    "count", LOGGER)
+spool_close_failed = Event(
+    "spool_close_failed", ERROR, "cannot close the spool of input {input}: {reason}",
+    "input reason", LOGGER)
+# Saves run every second: a read-only or full state_dir must not flood the log.
+# `what`: "checkpoints" or "spool position".
+save_failed = Event(
+    "save_failed", ERROR, "cannot save the {what} of input {input}: {reason}",
+    "input what reason", LOGGER, limit_by=("input", "what"))
+# `task`: the greenlet's description.
+stop_timeout = Event(
+    "stop_timeout", WARNING, "{task} did not stop within {seconds:.0f} s; going on "
+    "without it", "task seconds", LOGGER)
+
+# `reason`: the config error's one line (file, section, key, problem).
+reload_refused = Event(
+    "reload_refused", ERROR, "SIGHUP: {reason}; keeping the running configuration",
+    "reason", LOGGER)
+reload_needs_restart = Event(
+    "reload_needs_restart", WARNING,
+    "SIGHUP: [tailrabbit] and [logging] changes apply at the next restart", (), LOGGER)
+
+
+def _reloaded_text(f):
+    return (f"SIGHUP: configuration reloaded in {f['ms']:.0f} ms: added "
+            f"{', '.join(f['added']) or 'none'}, removed {', '.join(f['removed']) or 'none'}, "
+            f"changed {', '.join(f['changed']) or 'none'}")
+
+
+# added, removed, changed: lists of input names.
+reloaded = Event(
+    "reloaded", INFO, _reloaded_text, "ms added removed changed", LOGGER)
+
+# mode, new_mode: octal text such as 755.
+state_dir_mode_fixed = Event(
+    "state_dir_mode_fixed", WARNING,
+    "state_dir {path} was mode {mode}; made {new_mode} (it holds log lines)",
+    "path mode new_mode", LOGGER)
+metrics_listening = Event(
+    "metrics_listening", INFO, "metrics on http://{address}/metrics", "address",
+    "tailrabbit.metrics")
+
+# Every stats_interval and on SIGUSR1, one per input: the counters of stats.py (a unit
+# test checks that they are all here), what the buffer holds, the connection state.
+STATS_FIELDS = ("input", "read", "published", "confirmed", "spooled", "dropped",
+                "truncated", "returned", "skipped", "filtered", "messages", "buffered",
+                "buffered_bytes", "connection")
+stats = Event(
+    "stats", INFO, "stats " + " ".join(f"{name}={{{name}}}" for name in STATS_FIELDS),
+    STATS_FIELDS, "tailrabbit.stats")
