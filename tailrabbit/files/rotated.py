@@ -73,3 +73,18 @@ def _holds(fd, size, end, tail):
     if size <= start:
         return False
     return os.pread(fd, size - start, start) == tail[:size - start]
+
+
+def still_at(record, opener):
+    """The file of `record` is still at its path, with its content, not shorter."""
+    try:
+        fd = opener(record.path)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        return ((st.st_dev, st.st_ino) == record.identity.inode
+                and st.st_size >= record.offset
+                and same_content_start(fd, record.identity))
+    finally:
+        os.close(fd)

@@ -2,9 +2,13 @@
 exact byte offsets.
 
 A tailer holds its file descriptor, so a file renamed away by logrotate is still read to
-its end. It never publishes a partial last line while the file may grow; `finish()` does,
-once the file has been rotated away and read to its end. Each batch carries the file's
-checkpoint record and generation, so the record advances only when the broker confirmed.
+its end. It never hands out a partial last line while the file may grow; `flush()` does,
+once the file has been rotated away and read to its end. Like Vector's file reader
+(read_line returns, file_server builds the event), it returns what it read and leaves
+handing it on to its owner: every method that reads yields (Framed, FilePosition) pairs,
+the position being the file's checkpoint record and generation, so the record advances
+only when the broker confirmed. `record.read_end` moves once the owner took a pair (the
+generator resumes), so a reader killed while handing on reads those lines again.
 """
 
 import os
@@ -19,12 +23,12 @@ TAIL_BYTES = 32768   # the last bytes read: to recognise a copytruncate copy of 
 
 
 class FileTailer:
-    def __init__(self, owner, path, fd, record, offset):
-        self.owner = owner            # the FileInput: submit_framed(), new_framer()
+    def __init__(self, new_framer, path, fd, record, offset):
+        self.new_framer = new_framer  # offset -> a Framer (the input's splitting settings)
         self.path = path
         self.fd = fd
         self.record = record          # checkpoints.Record of this file
-        self.framer = owner.new_framer(offset, want_offsets=True)
+        self.framer = new_framer(offset)
         self.read_pos = offset        # bytes read so far (the splitter may hold a partial)
         self.tail = os.pread(fd, min(offset, TAIL_BYTES), max(0, offset - TAIL_BYTES))
         self.last_growth = 0.0
@@ -38,29 +42,27 @@ class FileTailer:
         return os.fstat(self.fd).st_size
 
     def read(self, now, fd=None):
-        """Read everything appended since the last call; True if anything was.
+        """Yield what was appended since the last call, a chunk at a time.
 
         `fd`: read from another descriptor at the same offsets (a copytruncate copy).
         """
         fd = self.fd if fd is None else fd
-        grew = False
-        source = FilePosition(self.record)
+        position = FilePosition(self.record)
         while True:
             data = os.pread(fd, READ_CHUNK, self.read_pos)
             if not data:
                 break
-            grew = True
+            self.last_growth = now
             self.read_pos += len(data)
             self.tail = (self.tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
-            self._hand_on(self.framer.feed(data), source)
+            yield from self._out(self.framer.feed(data), position)
             gevent.sleep(0)
-        if grew:
-            self.last_growth = now
-        return grew
 
-    def _hand_on(self, framed, source=None):
-        self.owner.submit_framed(framed, source or FilePosition(self.record))
-        # up to the first byte of an event still held: a new reader starts there
+    def _out(self, framed, position=None):
+        if framed is None:
+            return
+        yield framed, position or FilePosition(self.record)
+        # taken: a new reader of this file starts after it (at an event still held)
         self.record.read_end = framed.end_offset
 
     @property
@@ -69,33 +71,25 @@ class FileTailer:
         return self.framer.offset
 
     def expire(self, now):
-        """Publish the multiline event held if multiline_timeout passed without a line."""
-        framed = self.framer.expire(now)
-        if framed is not None:
-            self._hand_on(framed)
+        """The multiline event held, if multiline_timeout passed without a new line."""
+        return self._out(self.framer.expire(now))
 
     def deadline(self):
         return self.framer.deadline()
 
     def end_event(self):
         """The file's content ends here (a copytruncate): the event held ends with it."""
-        framed = self.framer.expire(float("inf"))
-        if framed is not None:
-            self._hand_on(framed)
+        return self._out(self.framer.expire(float("inf")))
 
     def restart_at(self, offset):
         """The file was truncated: forget what was read beyond `offset`."""
-        self.framer = self.owner.new_framer(offset, want_offsets=True)
+        self.framer = self.new_framer(offset)
         self.read_pos = offset
         self.tail = b""
 
     def flush(self):
-        """Publish the unterminated tail and the event held (the file will not grow)."""
-        self._hand_on(self.framer.flush())
-
-    def finish(self):
-        self.flush()
-        self.close()
+        """The unterminated tail and the event held (the file will not grow)."""
+        return self._out(self.framer.flush())
 
     def close(self):
         if self.fd is not None:

@@ -31,7 +31,7 @@ from tailrabbit.files.checkpoints import CheckpointStore
 from tailrabbit.files.copies import CopyJudge, count_lines, find_copy
 from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
 from tailrabbit.files.matches import MatchPolicy
-from tailrabbit.files.rotated import open_rotated
+from tailrabbit.files.rotated import open_rotated, still_at
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
 
@@ -90,13 +90,29 @@ class FileInput(Input):
         restart could find it again (a renamed one is resumed from its checkpoint)."""
         for tailer in self._draining:
             if tailer.fd is not None and os.fstat(tailer.fd).st_nlink == 0:
-                tailer.flush()
+                self._take(tailer.flush())
         for tailer in self._draining + list(self._tailers.values()):
             tailer.close()
         self._draining, self._tailers = [], {}
 
     def save_checkpoints(self):
         self.store.save()
+
+    def _new_framer(self, offset):
+        return self.new_framer(offset, want_offsets=True)
+
+    def _take(self, pairs):
+        """Submit what a tailer read ((Framed, FilePosition) pairs); True if it read any."""
+        took = False
+        for framed, position in pairs:
+            took = True
+            self.submit_framed(framed, position)
+        return took
+
+    def _finish(self, tailer):
+        """A file that will not grow: its last line and event go out, then it is closed."""
+        self._take(tailer.flush())
+        tailer.close()
 
     def followed(self):
         """(path, descriptor, checkpoint record) of every open file: those at their
@@ -114,9 +130,10 @@ class FileInput(Input):
 
     def poll(self, now):
         for tailer in list(self._draining):
-            if not tailer.read(now) and now - tailer.last_growth >= self.settings.rotate_wait:
+            if (not self._take(tailer.read(now))
+                    and now - tailer.last_growth >= self.settings.rotate_wait):
                 deleted = os.fstat(tailer.fd).st_nlink == 0
-                tailer.finish()
+                self._finish(tailer)
                 self._draining.remove(tailer)
                 if deleted:                       # its inode will be another file's
                     self.store.forget(tailer.record)
@@ -133,7 +150,7 @@ class FileInput(Input):
                 if tailer is not None:
                     self._read_current(tailer, now)
         for tailer in list(self._tailers.values()) + self._draining:
-            tailer.expire(now)                    # multiline events held past their time
+            self._take(tailer.expire(now))     # multiline events held past their time
         for tailer in self._tailers.values():
             record = tailer.record
             record.seen = time.time()
@@ -187,7 +204,7 @@ class FileInput(Input):
             logevents.file_shorter_than_checkpoint(input=self.name, path=path)
             record.restart(0)
         record.path = path
-        tailer = FileTailer(self, path, fd, record, record.resume_offset())
+        tailer = FileTailer(self._new_framer, path, fd, record, record.resume_offset())
         tailer.last_growth = now
         self._tailers[path] = tailer
         self._warned_missing = False
@@ -202,9 +219,9 @@ class FileInput(Input):
             # from the file rotated away is complete, and goes out before the new lines.
             for old in self._draining:
                 if old.path == tailer.path and old.fd is not None:
-                    old.read(now)
-                    old.end_event()
-        tailer.read(now)
+                    self._take(old.read(now))
+                    self._take(old.end_event())
+        self._take(tailer.read(now))
 
     def _truncated(self, tailer, now):
         """copytruncate (the tail is in the copy) or truncation in place: restart at 0."""
@@ -218,11 +235,11 @@ class FileInput(Input):
             # ends before what we read of the original holds nothing unread.
             size = os.fstat(fd).st_size
             start = tailer.consumed
-            tailer.end_event()                # an event ends with its file's content
+            self._take(tailer.end_event())   # an event ends with its file's content
             if size < tailer.read_pos:
                 # We read past the copy's end: it holds nothing unread, and the line we
                 # hold in part is known only to us (the copy has less of it, if any).
-                tailer.flush()
+                self._take(tailer.flush())
                 start = size
             if verified:
                 logevents.file_copytruncated(input=self.name, path=tailer.path, copy=name)
@@ -234,7 +251,7 @@ class FileInput(Input):
             self._drain_copy(name, fd, start, now)
         else:
             logevents.file_truncated(input=self.name, path=tailer.path)
-            tailer.flush()
+            self._take(tailer.flush())
         self.copies.detach(tailer)           # its other copies hold only what we shipped
         tailer.restart_at(0)
         tailer.record.restart(0)
@@ -244,21 +261,21 @@ class FileInput(Input):
         """Read a copytruncate copy from `offset` to its end; it is never read again."""
         copy_record = self.store.add(identify(fd), name, offset)
         self.copies.forget(name)             # from now on an ordinary file at its end
-        copy = FileTailer(self, name, fd, copy_record, offset)
-        copy.read(now)
-        copy.finish()
+        copy = FileTailer(self._new_framer, name, fd, copy_record, offset)
+        self._take(copy.read(now))
+        self._finish(copy)
 
     def _recover_rotated(self, now):
         """Files rotated while we were down: read them from their checkpoint first."""
         for record in list(self.store.records.values()):
             # A record of a file that was empty has no fingerprint: any file reusing its
             # inode would pass for it, so it cannot be looked for.
-            if _still_at(record, self.matches.open) or not record.identity.length:
+            if still_at(record, self.matches.open) or not record.identity.length:
                 continue
             name, fd = open_rotated(record.path, record.identity, record.offset + 1,
                                     same_inode=True, opener=self.matches.open)
             if fd is not None:                    # renamed: the same file, resume in it
-                tailer = FileTailer(self, name, fd, record, record.offset)
+                tailer = FileTailer(self._new_framer, name, fd, record, record.offset)
                 tailer.last_growth = now
                 self._draining.append(tailer)
             else:
@@ -273,17 +290,3 @@ class FileInput(Input):
                 logevents.file_rotated_while_stopped(input=self.name, path=record.path,
                                                      rotated=name, offset=record.offset)
 
-
-def _still_at(record, opener):
-    """The file of `record` is still at its path, with its content, not shorter."""
-    try:
-        fd = opener(record.path)
-    except OSError:
-        return False
-    try:
-        st = os.fstat(fd)
-        return ((st.st_dev, st.st_ino) == record.identity.inode
-                and st.st_size >= record.offset
-                and same_content_start(fd, record.identity))
-    finally:
-        os.close(fd)

@@ -1,0 +1,70 @@
+"""FileTailer on its own (it returns what it read; nothing to fake but a framer factory)."""
+
+import dataclasses
+import os
+
+from tailrabbit.files.checkpoints import CheckpointStore
+from tailrabbit.files.identity import identify
+from tailrabbit.framing import Framer
+from tailrabbit.files.tailer import FileTailer
+from tailrabbit.settings import InputSettings
+
+ITEM = InputSettings(name="api", type="file", path="/l/a.log", queue="q")
+
+
+def tailer_of(tmp_path, data, offset=0, **keys):
+    path = tmp_path / "a.log"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    record = CheckpointStore(str(tmp_path), "api").add(identify(fd), str(path), offset)
+    item = dataclasses.replace(ITEM, **keys)
+    return FileTailer(lambda at: Framer(item, at, want_offsets=True), str(path), fd, record,
+                      offset), path
+
+
+def lines_of(pairs):
+    return [line for framed, _ in pairs for line in framed.lines]
+
+
+def test_read_returns_whole_lines_with_offsets_and_keeps_a_partial_one(tmp_path):
+    tailer, path = tailer_of(tmp_path, b"one\ntwo\npart")
+    pairs = list(tailer.read(5.0))
+    assert lines_of(pairs) == [b"one", b"two"]
+    framed, position = pairs[0]
+    assert framed.offsets == [0, 4] and framed.end_offset == 8
+    assert position.record is tailer.record and tailer.record.read_end == 8
+    assert tailer.read_pos == 12 and tailer.last_growth == 5.0
+    assert list(tailer.read(6.0)) == [] and tailer.last_growth == 5.0   # nothing new
+    with open(path, "ab") as handle:
+        handle.write(b"ial\n")
+    assert lines_of(tailer.read(7.0)) == [b"partial"]
+    tailer.close()
+
+
+def test_read_end_moves_only_once_the_owner_took_the_lines(tmp_path):
+    tailer, _ = tailer_of(tmp_path, b"a\nb\n")
+    pairs = tailer.read(1.0)
+    next(pairs)                                # taken, not yet handed on
+    assert tailer.record.read_end == 0
+    assert list(pairs) == [] and tailer.record.read_end == 4
+    tailer.close()
+
+
+def test_flush_gives_the_unterminated_tail_and_the_event_held(tmp_path):
+    tailer, _ = tailer_of(tmp_path, b"S one\n more\nS two\n tail", multiline_start="S")
+    assert lines_of(tailer.read(1.0)) == [b"S one\n more"]
+    assert tailer.record.read_end == len(b"S one\n more\n")     # the event held starts here
+    assert lines_of(tailer.flush()) == [b"S two\n tail"]
+    assert tailer.record.read_end == len(b"S one\n more\nS two\n tail")
+    tailer.close()
+
+
+def test_end_event_and_restart_at(tmp_path):
+    tailer, _ = tailer_of(tmp_path, b"S one\n more\npartial", multiline_start="S")
+    assert lines_of(tailer.read(1.0)) == []
+    assert lines_of(tailer.end_event()) == [b"S one\n more"]   # not the partial line
+    assert tailer.consumed == len(b"S one\n more\n")
+    tailer.restart_at(0)                                       # read again, from 0
+    assert lines_of(tailer.read(2.0)) == []
+    assert lines_of(tailer.flush()) == [b"S one\n more\npartial"]
+    tailer.close()
