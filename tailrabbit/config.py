@@ -18,7 +18,7 @@ from tailrabbit.settings import (  # noqa: F401  (re-exported for callers of con
     default_state_dir)
 from tailrabbit.amqp_limits import shortstr_problem, table_problem
 from tailrabbit.ini import ConfigError, Section
-from tailrabbit.linekeys import multiline_keys, regex_key
+from tailrabbit.linekeys import headers_key, multiline_keys, regex_key
 from tailrabbit.logging_config import LOGGING_KEYS, logging_settings, parse_level  # noqa: F401
 from tailrabbit.refusals import check_inputs, input_name_problem
 
@@ -78,7 +78,7 @@ def load(path, environ=None):
         "durable": rabbit.boolean("durable", True),
         "auto_delete": rabbit.boolean("auto_delete", False),
         "delivery_mode": _delivery_mode(rabbit, 2),
-        "headers": _headers(rabbit, HEADER_NAMES),
+        "headers": headers_key(rabbit, HEADER_NAMES),
     }
     if seed_mode:
         inputs = (_seed_input(rabbit, defaults),)
@@ -240,7 +240,7 @@ def _input(section, defaults):
         overflow=section.choice("overflow", DEFAULT_OVERFLOW[kind], OVERFLOW_POLICIES),
         rotate_wait=section.number("rotate_wait", 5.0, minimum=0),
         follow_symlinks=section.boolean("follow_symlinks", False),
-        headers=_headers(section, defaults["headers"]),
+        headers=headers_key(section, defaults["headers"]),
         batch_lines=section.integer("batch_lines", 1, minimum=1, maximum=MAX_BATCH_LINES),
         batch_bytes=section.integer("batch_bytes", 1 << 20, minimum=1, maximum=MAX_LINE_BYTES),
         compress=section.choice("compress", "none", COMPRESSIONS),
@@ -248,20 +248,6 @@ def _input(section, defaults):
         include=regex_key(section, "include"),
         exclude=regex_key(section, "exclude"),
     )
-
-
-def _headers(section, default):
-    """`headers = input, host` -> ("input", "host"); given empty -> () (no table at all)."""
-    text = section.raw("headers")
-    if text is None:
-        return default
-    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",")
-                                if part.strip()))
-    for name in names:
-        if name not in HEADER_NAMES:
-            raise section.error("headers", f"unknown header {name!r}: choose from "
-                                           f"{', '.join(HEADER_NAMES)} (empty = none)")
-    return names
 
 
 def _arguments(section):

@@ -1,10 +1,10 @@
-"""The input keys that shape lines into messages: multiline (joining lines into events)
-and include/exclude. Regular expressions are compiled here, at load, so a typo exits 78
+"""The input keys that shape lines into messages: multiline (joining lines into events),
+include/exclude, and which metadata headers a message carries. Regular expressions are compiled here, at load, so a typo exits 78
 with its file, section and key instead of failing at the first line read."""
 
 import re
 
-from tailrabbit.settings import MULTILINE_PRESETS
+from tailrabbit.settings import HEADER_NAMES, MULTILINE_PRESETS
 
 MAX_EVENT_LINES = 100000
 
@@ -37,3 +37,18 @@ def multiline_keys(section):
             "multiline_max_lines": section.integer("multiline_max_lines", 500, minimum=1,
                                                    maximum=MAX_EVENT_LINES),
             "multiline_timeout": section.number("multiline_timeout", 1.0, minimum=0.01)}
+
+
+def headers_key(section, default):
+    """`headers = input, host` -> ("input", "host"); given empty -> () (no table at all)."""
+    text = section.raw("headers")
+    if text is None:
+        return default
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",")
+                                if part.strip()))
+    for name in names:
+        if name not in HEADER_NAMES:
+            raise section.error("headers", f"unknown header {name!r}: choose from "
+                                           f"{', '.join(HEADER_NAMES)} (empty = none)")
+    return names
+

@@ -28,6 +28,7 @@ from tailrabbit.publisher.events import BrokerEvents
 from tailrabbit.publisher.batchframes import make_encoder
 from tailrabbit.publisher.hosts import HostRing
 from tailrabbit.publisher.parking import Backoff, Parking
+from tailrabbit.publisher.pending import PendingLines
 from tailrabbit.publisher.routes import reconnect_reason
 from tailrabbit.publisher.session import (CONNECTION_ERRORS, Session, SessionLost,
                                           describe)
@@ -43,7 +44,7 @@ DECLARE_RETRY_FIRST, RETRY_CAP = 5.0, 60.0
 ROUTE_RETRY_FIRST = 2.0       # a nack, return or channel error: often brief (a full queue)
 
 
-class Publisher(BrokerEvents):
+class Publisher(BrokerEvents, PendingLines):
     def __init__(self, broker, inputs, buffer, stats, on_confirmed=None):
         self.broker = broker
         self.inputs = {item.name: item for item in inputs}
@@ -101,12 +102,6 @@ class Publisher(BrokerEvents):
         needed = {name: item for name, item in self._retired.items()
                   if name in pending or self.buffer.held(name) or self.route_needed(name)}
         return {**needed, **self.inputs}
-
-    def take_unconfirmed(self):
-        """After run() was killed: every batch not confirmed, oldest first, forgotten."""
-        batches = self._trackers.take_all() + self._resend
-        self._resend = []
-        return batches
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -286,22 +281,3 @@ class Publisher(BrokerEvents):
     def _check(self, session):
         if session.failed.is_set():
             raise SessionLost(session.error)
-
-    def settled(self):
-        """Nothing buffered, nothing awaiting a confirm: every line read is delivered."""
-        return not self.buffer.lines and not self._trackers.outstanding and not self._resend
-
-    def unconfirmed_of(self, name):
-        """Lines of input `name` published (or to be published again) and not confirmed."""
-        return self._trackers.outstanding_of(name) + sum(
-            len(batch.lines) for batch in self._resend if batch.input == name)
-
-    def oldest_unconfirmed(self):
-        """{input name: read time of its oldest line published, or set aside to publish
-        again, and not confirmed} (the lag metrics, at scrape time: the set-aside list is
-        about a confirm window at most)."""
-        oldest = self._trackers.oldest_timestamps()
-        for batch in self._resend:
-            if batch.input not in oldest or batch.timestamp < oldest[batch.input]:
-                oldest[batch.input] = batch.timestamp
-        return oldest
