@@ -2,7 +2,7 @@
 
 SAMPLE_CONFIG = """\
 ; tailrabbit configuration. Every key is optional unless marked required.
-; A literal percent sign is written %%%% (ConfigParser interpolation).
+; A literal percent sign is written %% (ConfigParser interpolation).
 
 [tailrabbit]
 ; Read checkpoints and pipe spools live here (default: a per-user state dir). It holds
