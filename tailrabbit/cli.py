@@ -19,7 +19,6 @@ Exit codes: 0 clean stop, 1 unexpected failure, 69 (--check) no broker answered,
 78 bad config or arguments.
 """
 
-import logging
 import sys
 
 from tailrabbit import exits
@@ -77,16 +76,30 @@ def run(settings, level):
     monkey.patch_socket()
     monkey.patch_ssl()
 
+    from tailrabbit import logevents
     from tailrabbit.daemon import Daemon, StartupError
     from tailrabbit.logsetup import setup_logging
 
     setup_logging(settings.logging, level)
     for warning in settings.warnings:
-        logging.getLogger("tailrabbit").warning("%s", warning)
+        logevents.config_warning(reason=warning)
     daemon = Daemon(settings)
     try:
         daemon.start()
     except StartupError as error:
-        print(f"tailrabbit: {error}", file=sys.stderr)
+        startup_failed(settings, error)
         return exits.CONFIG
     return daemon.run()
+
+
+def startup_failed(settings, error):
+    """The one stderr line of exit 78 once logging is set up: bare in the text style (the
+    same line --check and a config error print), a JSON event in the json style, where a
+    bare line would break a reader that parses every line. Bare too when the log level
+    hides errors: exit 78 always says why."""
+    from tailrabbit import logevents
+    event = logevents.startup_failed
+    if settings.logging.style == "json" and event.logger.isEnabledFor(event.level):
+        event(reason=str(error))
+    else:
+        print(f"tailrabbit: {error}", file=sys.stderr)

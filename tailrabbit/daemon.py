@@ -6,12 +6,11 @@ the publisher dying from an unexpected exception stops the process with exit 1 s
 supervisord restarts it: a silently dead input is the worst failure a shipper can have.
 """
 
-import logging
 import time
 
 import gevent
 
-from tailrabbit import early_signals, exits
+from tailrabbit import early_signals, exits, logevents
 from tailrabbit.buffer import LineBuffer
 from tailrabbit.control import ControlQueue, Halt, StartupError
 from tailrabbit.files.watcher import DirectoryWatcher
@@ -19,8 +18,6 @@ from tailrabbit.inputset import KILL_TIMEOUT, InputSet, stop_greenlets
 from tailrabbit.publisher.loop import Publisher
 from tailrabbit.reload import reload_config
 from tailrabbit.stats import Stats
-
-log = logging.getLogger("tailrabbit")
 
 SIGNALS = early_signals.NAMES
 
@@ -78,9 +75,9 @@ class Daemon:
         if self.settings.process.stats_interval:
             self._timers.append(gevent.spawn(self._log_stats_forever))
         self._timers.append(gevent.spawn(self._save_checkpoints_forever))
-        log.info("tailrabbit started: %d inputs (%s), buffer %d lines or %d bytes",
-                 len(items), ", ".join(f"{i.name}:{i.kind}" for i in items),
-                 self.settings.process.buffer, self.settings.process.buffer_bytes)
+        logevents.started(count=len(items), inputs=[f"{i.name}:{i.kind}" for i in items],
+                          buffer=self.settings.process.buffer,
+                          buffer_bytes=self.settings.process.buffer_bytes)
 
     def run(self):
         """Dispatch control messages until the process should exit; returns the status."""
@@ -90,14 +87,15 @@ class Daemon:
                 getattr(self, f"handle_{name.lower()}")(*args)
         except Halt as halt:
             if halt.reason:
-                (log.info if halt.status == exits.OK else log.error)("%s", halt.reason)
+                event = logevents.stopped if halt.status == exits.OK else logevents.exiting
+                event(reason=halt.reason)
             return halt.status
 
     # ---- control messages ------------------------------------------------------------
 
     def handle_term(self, name="SIGTERM"):
-        self.stop(f"{name}: stopping, draining for at most "
-                  f"{self.settings.process.shutdown_timeout:g} s")
+        logevents.stopping(signal=name, seconds=self.settings.process.shutdown_timeout)
+        self.stop()
 
     def handle_int(self):
         self.handle_term("SIGINT")
@@ -110,7 +108,7 @@ class Daemon:
 
     def handle_finished(self):
         """Every input reached its end (stdin at EOF): wait for every confirm, exit 0."""
-        log.info("all inputs finished; waiting for the broker to confirm every line")
+        logevents.inputs_finished()
         self.inputs.stop_readers()
         drained = self._drain(None)
         self._finish(drained)
@@ -119,20 +117,19 @@ class Daemon:
     def handle_crash(self, what, error):
         """An unexpected failure: no draining (the process may be in any state), but what
         memory holds of FIFO and stdin inputs is spooled before exit 1."""
-        log.error("%s failed: %r; spooling what is held, then exiting so the supervisor "
-                  "restarts us", what, error)
+        logevents.crashed(task=what, reason=repr(error))
         try:
             self.inputs.stop_readers()
             self._finish(False)
         except Exception as failure:       # a second failure must not hide the first
-            log.error("while stopping after the failure: %r", failure)
+            logevents.crash_stop_failed(reason=repr(failure))
         raise Halt(exits.FAILURE,
                    f"{what} failed: {error!r}; exiting so the supervisor restarts us")
 
     # ---- stopping --------------------------------------------------------------------
 
-    def stop(self, reason):
-        log.info("%s", reason)
+    def stop(self):
+        """Graceful: stop reading, drain within shutdown_timeout, spool what is left."""
         self.inputs.stop_readers()
         self._finish(self._drain(self.settings.process.shutdown_timeout))
         raise Halt(exits.OK, "stopped")
@@ -153,7 +150,7 @@ class Daemon:
                 continue
             name = message[0]
             if name in ("TERM", "INT"):
-                log.warning("SIG%s while draining: stopping now", name)
+                logevents.drain_cut_short(signal=f"SIG{name}")
                 return False
             if name == "USR1":
                 self.log_stats()

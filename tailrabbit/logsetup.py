@@ -123,16 +123,3 @@ class RateLimit:
 
 def suppressed_suffix(count):
     return f" ({count} more since the last warning)" if count else ""
-
-
-class RateLimitedLog:
-    """A plain message, rate-limited (the spool's; named events have `limit_by`)."""
-
-    def __init__(self, logger, message, level=logging.WARNING):
-        self.logger, self.message, self.level = logger, message, level
-        self._limit = RateLimit()
-
-    def __call__(self, *args):
-        suppressed = self._limit.passes()
-        if suppressed is not None:
-            self.logger.log(self.level, self.message + suppressed_suffix(suppressed), *args)

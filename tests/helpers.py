@@ -1,6 +1,7 @@
 """Test helpers: run tailrabbit as a real process, talk to the real broker, wait on
 conditions (never sleep-and-hope)."""
 
+import json
 import os
 import signal
 import socket
@@ -142,6 +143,33 @@ class Tailrabbit:
 
     def wait_log(self, text, timeout=20.0):
         return wait_for(lambda: text in self.log(), timeout, message=f"{text!r} in the log")
+
+    def events(self):
+        """With `[logging] style = json`: every complete log line, parsed (the line being
+        written now is left for the next call; a line that is not JSON fails the test)."""
+        text = self.log()
+        lines = text.splitlines()
+        if lines and not text.endswith("\n"):
+            lines.pop()
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                raise AssertionError(f"not a JSON line: {line!r}") from None
+        return parsed
+
+    def wait_event(self, name, timeout=20.0, **fields):
+        """With `[logging] style = json`: the first event `name` whose fields include
+        `fields` (wait_event("file_rotated", input="app")), by name rather than wording."""
+        def found():
+            for record in self.events():
+                if record["event"] == name and all(
+                        key in record and record[key] == value
+                        for key, value in fields.items()):
+                    return record
+            return None
+        return wait_for(found, timeout, message=f"event {name} {fields or ''} in the log")
 
     def signal(self, signum):
         self.process.send_signal(signum)

@@ -18,16 +18,13 @@ write JSON.
 
 import errno
 import json
-import logging
 import math
 import os
 import stat
 import time
 
-from tailrabbit import atomic
+from tailrabbit import atomic, logevents
 from tailrabbit.files.identity import FINGERPRINT_BYTES, FileIdentity, same_content_start
-
-log = logging.getLogger("tailrabbit.files")
 
 FORMAT_VERSION = 1
 TEMP_SUFFIX = ".new"       # the name every version used: load() reads a leftover first
@@ -98,8 +95,8 @@ class CheckpointStore:
             try:
                 record = self._record_of(item, now)
             except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
-                log.warning("%s: skipping a malformed checkpoint entry: %.200r; its file is "
-                            "read again from the start", self.path, item)
+                logevents.checkpoint_entry_malformed(path=self.path,
+                                                     entry=repr(item)[:200])
                 continue
             self.records[record.identity.inode] = record     # expiry happens at save time
         self.loaded_existing = True
@@ -134,12 +131,11 @@ class CheckpointStore:
             if error.errno == errno.ELOOP:
                 # A link where we keep our own files was planted: never read through it
                 # (a forged file would set the paths and offsets we resume from).
-                log.warning("%s is a symbolic link, not a file tailrabbit wrote; not read",
-                            path)
+                logevents.checkpoints_symlink_refused(path=path)
                 if path.endswith(".new"):
                     return None          # the main file may still be ours
             else:
-                log.warning("%s: cannot read checkpoints (%s)", path, error.strerror)
+                logevents.checkpoints_unreadable(path=path, reason=error.strerror)
             self.loaded_existing = True
             return None
         try:
@@ -153,9 +149,8 @@ class CheckpointStore:
             return data
         except (ValueError, RecursionError) as error:
             if not path.endswith(".new"):
-                log.warning("%s is corrupt (%s); files of input %s are read again from "
-                            "their start (duplicates rather than loss)", path, error,
-                            self.input_name)
+                logevents.checkpoints_corrupt(path=path, reason=str(error),
+                                              input=self.input_name)
                 self.loaded_existing = True
             return None
 
@@ -227,8 +222,7 @@ def _make_private(path):
         if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
             os.fchmod(fd, 0o600)
     except OSError as error:
-        log.warning("%s is readable by others and cannot be made private (%s)", path,
-                    error.strerror)
+        logevents.checkpoints_not_private(path=path, reason=error.strerror)
     finally:
         os.close(fd)
 

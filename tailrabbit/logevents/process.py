@@ -1,9 +1,51 @@
-"""Events of the process as a whole: the input set (start, stop, spools, checkpoint
-saves), SIGHUP reloads, state_dir, the metrics server and the periodic stats line."""
+"""Events of the process as a whole: its lifecycle (start, signals, stop, crash), the
+input set (stop, spools, checkpoint saves), SIGHUP reloads, state_dir, the metrics server
+and the periodic stats line."""
 
 from tailrabbit.logevents.event import ERROR, INFO, WARNING, Event
 
 LOGGER = "tailrabbit"
+
+# ---- lifecycle (daemon.py, cli.py) ---------------------------------------------------
+
+
+def _started_text(f):
+    return (f"tailrabbit started: {f['count']} inputs ({', '.join(f['inputs'])}), buffer "
+            f"{f['buffer']} lines or {f['buffer_bytes']} bytes")
+
+
+# `inputs`: a list of "name:kind" (web:fifo); buffer, buffer_bytes: the [tailrabbit] bounds.
+started = Event(
+    "started", INFO, _started_text, "count inputs buffer buffer_bytes", LOGGER)
+# Each config warning (a password_file readable by others), once logging is set up.
+config_warning = Event(
+    "config_warning", WARNING, "{reason}", "reason", LOGGER)
+# A setting that parsed but cannot be applied (state_dir, a metrics port in use): exit 78.
+# Only with style = json: the text style prints the same bytes bare, its one stderr line.
+startup_failed = Event(
+    "startup_failed", ERROR, "tailrabbit: {reason}", "reason", LOGGER)
+# `signal`: SIGTERM or SIGINT; `seconds`: shutdown_timeout.
+stopping = Event(
+    "stopping", INFO, "{signal}: stopping, draining for at most {seconds:g} s",
+    "signal seconds", LOGGER)
+drain_cut_short = Event(
+    "drain_cut_short", WARNING, "{signal} while draining: stopping now", "signal", LOGGER)
+inputs_finished = Event(
+    "inputs_finished", INFO, "all inputs finished; waiting for the broker to confirm every "
+    "line", (), LOGGER)
+# `task`: "publisher", "input NAME" or "spool replay of NAME"; `reason`: the error's repr.
+crashed = Event(
+    "crashed", ERROR, "{task} failed: {reason}; spooling what is held, then exiting so the "
+    "supervisor restarts us", "task reason", LOGGER)
+crash_stop_failed = Event(
+    "crash_stop_failed", ERROR, "while stopping after the failure: {reason}", "reason",
+    LOGGER)
+# The last line of a run. stopped (exit 0): "stopped", or "done: every line confirmed"
+# once every stdin input reached its end; exiting (exit 1): after `crashed`.
+stopped = Event("stopped", INFO, "{reason}", "reason", LOGGER)
+exiting = Event("exiting", ERROR, "{reason}", "reason", LOGGER)
+
+# ---- the input set (inputset.py) -------------------------------------------------------
 
 spool_orphaned = Event(
     "spool_orphaned", WARNING,

@@ -25,15 +25,13 @@ sequence, so they belong to the one Spool whose state restart.py already works o
 class only groups the methods.
 """
 
-import logging
 import os
 
+from tailrabbit import logevents
 from tailrabbit.atomic import write_json
 from tailrabbit.marks import SpoolPosition
 from tailrabbit.spool.files import discard
 from tailrabbit.spool.format import Damaged, count_lines, read_batch, resync
-
-log = logging.getLogger("tailrabbit.spool")
 
 
 class Replay:
@@ -106,10 +104,8 @@ class Replay:
         read (counted and logged)."""
         torn_end = self._failed_writes.pop((seq, offset), None)
         if torn_end is not None:
-            log.error("input %s: spool segment %s: skipped %d bytes at byte %d, a batch "
-                      "whose write failed and could not be undone (its lines were counted "
-                      "as dropped then)", self.input_name, self._path(seq),
-                      torn_end - offset, offset)
+            logevents.spool_batch_skipped(input=self.input_name, path=self._path(seq),
+                                          bytes=torn_end - offset, offset=offset)
             self._skip(seq, offset, torn_end)
             return None
         try:
@@ -120,17 +116,15 @@ class Replay:
                     resume = resync(handle, offset, size)
                     lines = count_lines(handle, offset, resume)
                     self.stats.dropped += lines
-                    log.error("input %s: spool segment %s is damaged at byte %d (%s): "
-                              "skipped %d bytes, %d lines (counted as dropped)%s",
-                              self.input_name, self._path(seq), offset, damage,
-                              resume - offset, lines,
-                              "" if resume == size else "; replay resumes after them")
+                    logevents.spool_segment_damaged(
+                        input=self.input_name, path=self._path(seq), offset=offset,
+                        reason=str(damage), bytes=resume - offset, count=lines,
+                        resumes=resume != size)
                     self._skip(seq, offset, resume)
                     return None
         except OSError as error:
-            log.error("input %s: cannot read spool segment %s (%s): skipped its last %d "
-                      "bytes", self.input_name, self._path(seq), error.strerror,
-                      size - offset)
+            logevents.spool_segment_unreadable(input=self.input_name, path=self._path(seq),
+                                               reason=error.strerror, bytes=size - offset)
             self._skip(seq, offset, size)
             return None
         batch.start = (seq, offset)

@@ -4,15 +4,13 @@ stop, written so that a SIGKILL at any point leaves either the old spool or the 
 Functions of the Spool's state, kept apart so spool.py stays the steady-state path."""
 
 import json
-import logging
 import os
 
+from tailrabbit import logevents
 from tailrabbit.spool.files import (FILE_MODE, TEMP_SUFFIX, commit_temp, create_temp,
                                     discard, make_private_directory, write_all,
                                     write_private_file)
 from tailrabbit.spool.format import encode
-
-log = logging.getLogger("tailrabbit.spool")
 
 FIRST_SEQ = 10 ** 12          # room to prepend segments before the first one
 COPY_CHUNK = 1 << 20
@@ -28,9 +26,9 @@ def load(spool):
     for name in os.listdir(spool.directory):
         if name.endswith(TEMP_SUFFIX) or name == OLD_POSITION_TEMP:
             # Never renamed into place, so what it was to replace is still complete.
-            discard(os.path.join(spool.directory, name))
-            log.info("input %s: removed %s, an unfinished spool write of an earlier "
-                     "run", spool.input_name, name)
+            path = os.path.join(spool.directory, name)
+            discard(path)
+            logevents.spool_partial_write_removed(input=spool.input_name, path=path)
         elif name.endswith(".seg") and name[:-4].isdigit():
             seq = int(name[:-4])
             spool._segments.append(seq)
@@ -43,8 +41,8 @@ def load(spool):
         spool._remove(seq)        # confirmed before a crash, not yet removed
     spool._read = spool._confirmed = position
     if spool._segments:
-        log.info("input %s: %d bytes spooled by an earlier run will be published first",
-                 spool.input_name, spool.pending_bytes())
+        logevents.spool_replay_pending(input=spool.input_name, bytes=spool.pending_bytes())
+
 
 def _make_private(spool):
     """Earlier versions left 0755 directories and 0644 segments: made private at start."""
@@ -55,8 +53,8 @@ def _make_private(spool):
             if os.path.isfile(path) and not os.path.islink(path):
                 os.chmod(path, FILE_MODE)
     except OSError as error:
-        log.warning("input %s: cannot make the spool in %s private (0700/0600): %s",
-                    spool.input_name, spool.directory, error.strerror)
+        logevents.spool_not_private(input=spool.input_name, path=spool.directory,
+                                    reason=error.strerror)
 
 
 def _load_position(spool):
@@ -69,8 +67,8 @@ def _load_position(spool):
     except FileNotFoundError:
         return None
     except ValueError as error:
-        log.warning("spool of input %s: position.json is corrupt (%s); replaying its "
-                    "segments from their start", spool.input_name, error)
+        logevents.spool_position_corrupt(input=spool.input_name, path=path,
+                                         reason=str(error))
         return None
     intent = data.get("prepend")
     if isinstance(intent, dict) and _is_int(intent.get("segment")) \
@@ -81,16 +79,15 @@ def _load_position(spool):
                     if _is_int(replaces) and first < s <= replaces]:
             spool._remove(seq)
         spool._position_dirty = True
-        log.info("input %s: completed a spool prepend interrupted by a crash",
-                 spool.input_name)
+        logevents.spool_prepend_completed(input=spool.input_name)
         return first, 0
     seq, offset = data.get("segment"), data.get("offset")
     if seq is None and offset is None:
         return None
     if not (_is_int(seq) and _is_int(offset) and seq in spool._sizes
             and 0 <= offset <= spool._sizes[seq]):
-        log.warning("spool of input %s: position.json names no byte of its segments "
-                    "(%r); replaying them from their start", spool.input_name, data)
+        logevents.spool_position_out_of_range(input=spool.input_name, path=path,
+                                              position=data)
         return None
     return seq, offset
 
@@ -144,8 +141,8 @@ def prepend(spool, batches):
     try:
         spool.save_position()
     except OSError as error:         # the intent is on disk: the next start finishes
-        log.error("input %s: cannot save the spool position after a stop (%s); the "
-                  "next start completes it", spool.input_name, error.strerror)
+        logevents.spool_position_save_failed(input=spool.input_name,
+                                             reason=error.strerror)
     spool._note_progress()
 
 

@@ -23,19 +23,16 @@ A graceful stop prepends what is still unconfirmed in memory as a new segment nu
 before the others (restart.py: how it survives a SIGKILL at any point).
 """
 
-import logging
 import os
 
 from gevent.event import Event
 
-from tailrabbit.logsetup import RateLimitedLog
+from tailrabbit import logevents
 from tailrabbit.spool import restart as spool_restart
 from tailrabbit.spool.files import make_private_directory, open_private_append
 from tailrabbit.spool.format import encode
 from tailrabbit.spool.replay import Replay
 from tailrabbit.spool.restart import FIRST_SEQ
-
-log = logging.getLogger("tailrabbit.spool")
 
 SEGMENT_BYTES = 16 << 20
 
@@ -62,13 +59,6 @@ class Spool(Replay):
         self._replaying = 0          # batches taken from disk, not yet in the buffer
         self._failed_writes = {}     # (seq, offset) -> end: torn batches already dropped
         self._skipped = {}           # (seq, offset) -> end: ranges replay skipped
-        self._warn_full = RateLimitedLog(
-            log, f"input {input_name}: spool full (spool_max_bytes = {max_bytes}): "
-                 f"lines dropped, see the dropped counter", logging.ERROR)
-        self._warn_write = RateLimitedLog(
-            log, f"input {input_name}: cannot write to the spool in "
-                 f"{self.directory.replace('%', '%%')}: %s; lines dropped, see the dropped "
-                 f"counter", logging.ERROR)
         self._load()
         self._note_progress()
 
@@ -96,13 +86,15 @@ class Spool(Replay):
         data = encode(batch)
         if self.pending_bytes() + len(data) > self.max_bytes:
             self.stats.dropped += len(batch.lines)
-            self._warn_full()
+            logevents.spool_full(input=self.input_name, path=self.directory,
+                                 spool_max_bytes=self.max_bytes)
             return
         try:
             seq, offset = self._write(data)
         except OSError as error:
             self.stats.dropped += len(batch.lines)
-            self._warn_write(error.strerror or str(error))
+            logevents.spool_write_failed(input=self.input_name, path=self.directory,
+                                         reason=error.strerror or str(error))
             return
         if self._read is None:
             self._read = self._confirmed = (seq, offset)
@@ -133,9 +125,8 @@ class Spool(Replay):
             os.ftruncate(fd, before)
             return
         except OSError as error:
-            log.error("input %s: cannot truncate the torn batch at byte %d of %s (%s); "
-                      "replay will skip it", self.input_name, before, self._path(seq),
-                      error.strerror)
+            logevents.spool_truncate_failed(input=self.input_name, offset=before,
+                                            path=self._path(seq), reason=error.strerror)
         # The torn batch stays the tail of a closed segment: nothing is written after it.
         self._failed_writes[(seq, before)] = end
         self._sizes[seq] = end
@@ -181,8 +172,9 @@ class Spool(Replay):
         except FileNotFoundError:
             pass
         except OSError as error:         # removed at the next start (below the position)
-            log.error("input %s: cannot remove the replayed spool segment %s: %s",
-                      self.input_name, self._path(seq), error.strerror)
+            logevents.spool_segment_remove_failed(input=self.input_name,
+                                                  path=self._path(seq),
+                                                  reason=error.strerror)
 
     def close(self):
         """At exit: never raises (a full disk was reported when it refused the lines)."""
@@ -190,7 +182,5 @@ class Spool(Replay):
             self._close_write_segment()
             self.save_position()
         except OSError as error:
-            log.error("input %s: cannot close the spool in %s: %s", self.input_name,
-                      self.directory, error.strerror)
-
-
+            logevents.spool_flush_failed(input=self.input_name, path=self.directory,
+                                         reason=error.strerror)

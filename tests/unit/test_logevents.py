@@ -33,6 +33,9 @@ SAMPLE = {
     "what": "checkpoints", "mode": "755", "new_mode": "700", "added": ["a", "b"],
     "removed": [], "changed": ["c"], "connection": "connected to rabbit1:5672",
     "buffered": 3, "buffered_bytes": 300,
+    "inputs": ["web:fifo", "api:file"], "buffer": 100000, "buffer_bytes": 268435456,
+    "signal": "SIGTERM", "spool_max_bytes": 1073741824, "resumes": True,
+    "entry": "{'dev': 'x'}", "position": {"segment": 7, "offset": 99},
     **{name: 1 for name in COUNTERS},
 }
 
@@ -109,6 +112,54 @@ OLD = [
     ("state_dir_mode_fixed", "state_dir %s was mode %s; made %s (it holds log lines)",
      ("path", "mode", "new_mode")),
     ("metrics_listening", "metrics on http://%s/metrics", ("address",)),
+    # daemon.py and cli.py; `reason` of crashed and crash_stop_failed is the error's repr,
+    # which the old lines formatted with %r
+    ("config_warning", "%s", ("reason",)),
+    ("startup_failed", "tailrabbit: %s", ("reason",)),
+    ("stopping", "%s: stopping, draining for at most %g s", ("signal", "seconds")),
+    ("inputs_finished", "all inputs finished; waiting for the broker to confirm every line",
+     ()),
+    ("crashed", "%s failed: %s; spooling what is held, then exiting so the supervisor "
+     "restarts us", ("task", "reason")),
+    ("crash_stop_failed", "while stopping after the failure: %s", ("reason",)),
+    ("stopped", "%s", ("reason",)),
+    ("exiting", "%s", ("reason",)),
+    # spool/
+    ("spool_full", "input %s: spool full (spool_max_bytes = %d): lines dropped, see the "
+     "dropped counter", ("input", "spool_max_bytes")),
+    ("spool_write_failed", "input %s: cannot write to the spool in %s: %s; lines dropped, "
+     "see the dropped counter", ("input", "path", "reason")),
+    ("spool_truncate_failed", "input %s: cannot truncate the torn batch at byte %d of %s "
+     "(%s); replay will skip it", ("input", "offset", "path", "reason")),
+    ("spool_segment_remove_failed", "input %s: cannot remove the replayed spool segment "
+     "%s: %s", ("input", "path", "reason")),
+    ("spool_flush_failed", "input %s: cannot close the spool in %s: %s",
+     ("input", "path", "reason")),
+    ("spool_batch_skipped", "input %s: spool segment %s: skipped %d bytes at byte %d, a "
+     "batch whose write failed and could not be undone (its lines were counted as dropped "
+     "then)", ("input", "path", "bytes", "offset")),
+    ("spool_segment_unreadable", "input %s: cannot read spool segment %s (%s): skipped its "
+     "last %d bytes", ("input", "path", "reason", "bytes")),
+    ("spool_replay_pending", "input %s: %d bytes spooled by an earlier run will be "
+     "published first", ("input", "bytes")),
+    ("spool_not_private", "input %s: cannot make the spool in %s private (0700/0600): %s",
+     ("input", "path", "reason")),
+    ("spool_position_corrupt", "spool of input %s: position.json is corrupt (%s); "
+     "replaying its segments from their start", ("input", "reason")),
+    ("spool_position_out_of_range", "spool of input %s: position.json names no byte of "
+     "its segments (%r); replaying them from their start", ("input", "position")),
+    ("spool_prepend_completed", "input %s: completed a spool prepend interrupted by a "
+     "crash", ("input",)),
+    ("spool_position_save_failed", "input %s: cannot save the spool position after a stop "
+     "(%s); the next start completes it", ("input", "reason")),
+    # files/checkpoints.py
+    ("checkpoints_symlink_refused", "%s is a symbolic link, not a file tailrabbit wrote; "
+     "not read", ("path",)),
+    ("checkpoints_unreadable", "%s: cannot read checkpoints (%s)", ("path", "reason")),
+    ("checkpoints_corrupt", "%s is corrupt (%s); files of input %s are read again from "
+     "their start (duplicates rather than loss)", ("path", "reason", "input")),
+    ("checkpoints_not_private", "%s is readable by others and cannot be made private (%s)",
+     ("path", "reason")),
 ]
 
 
@@ -133,7 +184,8 @@ def test_every_event_has_a_name_a_level_and_fields_that_render():
         missing = set(event.fields) - set(SAMPLE)
         assert not missing, f"{name}: add {missing} to SAMPLE (and the README's list)"
         text = event.render(sample(event))
-        assert text and "{" not in text, f"{name} left a field unfilled: {text}"
+        assert text and not re.search(r"\{[a-z_]+(![rsa])?(:[^}]*)?\}", text), \
+            f"{name} left a field unfilled: {text}"
         if "input" in event.fields:
             assert "web" in text, f"{name} does not say which input"
 
@@ -156,6 +208,29 @@ def test_the_events_with_texts_of_their_own_say_what_they_said():
         "not read (follow_symlinks = True reads links)")
     assert logevents.reloaded.render(sample(logevents.reloaded)) == (
         "SIGHUP: configuration reloaded in 12 ms: added a, b, removed none, changed c")
+    # the old lines, formatted from the values their call sites had
+    items = [("web", "fifo"), ("api", "file")]
+    assert logevents.started.render({**sample(logevents.started), "count": 2}) == (
+        "tailrabbit started: %d inputs (%s), buffer %d lines or %d bytes"
+        % (2, ", ".join(f"{name}:{kind}" for name, kind in items), 100000, 268435456))
+    assert logevents.drain_cut_short.render({"signal": "SIGINT"}) == (
+        "SIG%s while draining: stopping now" % "INT")
+    damaged = "input %s: spool segment %s is damaged at byte %d (%s): skipped %d bytes, " \
+              "%d lines (counted as dropped)%s"
+    fields = {"input": "web", "path": "/s/1.seg", "offset": 9, "reason": "bad header",
+              "bytes": 12, "count": 3}
+    for resumes, tail in ((True, "; replay resumes after them"), (False, "")):
+        assert logevents.spool_segment_damaged.render({**fields, "resumes": resumes}) == (
+            damaged % ("web", "/s/1.seg", 9, "bad header", 12, 3, tail))
+    assert logevents.spool_partial_write_removed.render(
+        {"input": "web", "path": "/s/spool/web/7.seg.new"}) == (
+        "input %s: removed %s, an unfinished spool write of an earlier run"
+        % ("web", "7.seg.new"))
+    entry = {"dev": "x" * 500}
+    assert logevents.checkpoint_entry_malformed.render(
+        {"path": "/s/c.json", "entry": repr(entry)[:200]}) == (
+        "%s: skipping a malformed checkpoint entry: %.200r; its file is read again from "
+        "the start" % ("/s/c.json", entry))
 
 
 def test_the_stats_event_carries_every_counter_in_the_old_line_order(caplog):
@@ -268,6 +343,19 @@ def test_save_failures_are_limited_per_input_and_what(caplog):
             logevents.save_failed(input="a", what="checkpoints", reason="Read-only")
             logevents.save_failed(input="a", what="spool position", reason="Read-only")
     assert len(caplog.records) == 2
+
+
+def test_spool_write_failures_are_limited_per_input_and_directory(caplog):
+    """As the per-Spool limits they replace: another state_dir's spool counts apart."""
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            logevents.spool_full(input="a", path="/s1/spool/a", spool_max_bytes=10)
+            logevents.spool_write_failed(input="a", path="/s1/spool/a", reason="Read-only")
+        logevents.spool_full(input="a", path="/s2/spool/a", spool_max_bytes=10)
+        logevents.spool_full(input="b", path="/s1/spool/b", spool_max_bytes=10)
+    assert [(r.event, r.fields["input"], r.fields["path"]) for r in caplog.records] == [
+        ("spool_full", "a", "/s1/spool/a"), ("spool_write_failed", "a", "/s1/spool/a"),
+        ("spool_full", "a", "/s2/spool/a"), ("spool_full", "b", "/s1/spool/b")]
 
 
 def test_a_level_that_is_off_costs_nothing_and_suppresses_nothing(caplog):
