@@ -2,17 +2,58 @@
 broker down and replay of the spool; a FIFO writer never blocked by a down broker."""
 
 import os
+import re
 import signal
 import threading
 import time
 
+from cluster.traffic import LOG_FORMAT, log_events
 from helpers import LineWriter, check_at_least_once, wait_for
 from integration.test_fifo import open_writer
+
+HEARTBEAT = 2.0          # proxied_config's
+# tailrabbit/session.py: no frame for 2 heartbeat intervals + 1 s means a dead peer
+HEARTBEAT_LIMIT = 2 * HEARTBEAT + 1
+# tailrabbit/publisher/loop.py: reconnect backoff, first delay and cap; each delay is the
+# current step times a jitter in [0.5, 1] (parking.Backoff), the step doubling up to the cap
+BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0
+# time to notice the broker is back once the backoff delay ends (connect, declare, open
+# channels, log), on two loaded cores; and the proxy's own lag entering "stall" (its
+# pumps look at the mode every 0.2 s) plus this test's log polling
+CONNECT_MARGIN = 1.5
+STALL_MARGIN = 1.0
 
 
 def fifo_input(config, queue, path, **extra):
     config["input:web"] = {"type": "fifo", "path": path, "queue": queue, **extra}
+    config["logging"] = {"log_format": LOG_FORMAT}      # timestamps to the millisecond
     return config
+
+
+def first_event(proc, text, after=0.0):
+    """The time of the first log line containing `text` logged at or after `after`."""
+    return next((at for at, _level, message in log_events(proc)
+                 if at >= after and text in message), None)
+
+
+def check_backoff(proc, back):
+    """The retries while the broker refused follow the documented backoff, and once it is
+    back (`back`, epoch seconds) tailrabbit connects when the delay then running ends.
+    Returns (seconds from `back` to connected, that delay)."""
+    retries = [(at, float(re.search(r"retrying in ([\d.]+) s", message).group(1)))
+               for at, _level, message in log_events(proc)
+               if message.startswith("no broker answered")]
+    assert retries, proc.log()
+    for step, (_at, delay) in enumerate(retries):
+        ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** step)
+        assert ceiling / 2 - 0.05 <= delay <= ceiling + 0.05, (step, delay, retries)
+    connected = first_event(proc, "connected to ", after=retries[-1][0])
+    assert connected is not None, proc.log()
+    announced, delay = retries[-1]              # the last sleep before the connection
+    assert announced <= back + CONNECT_MARGIN, "refused after the broker was back"
+    assert connected - (announced + delay) <= CONNECT_MARGIN, (
+        f"connected {connected - announced - delay:.2f} s after its backoff ended")
+    return connected - back, delay
 
 
 def recovery(broker, queue, count, since):
@@ -51,14 +92,16 @@ def test_refused_for_ten_seconds(broker, proxied_config, proxy, queue_name,
     writer.join()
     time.sleep(max(0.0, outage + 10 - time.monotonic()))   # the outage lasts 10 s
     assert broker.depth(queue_name) == 0
-    back = time.monotonic()
+    back, back_epoch = time.monotonic(), time.time()
     proxy.set_mode("pass")
     took = recovery(broker, queue_name, writer.count, back)
     assert proc.stop() == 0, proc.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert bodies == writer.expected()
-    print(f"refused 10 s: all {writer.count} lines in the queue {took:.1f} s after the "
-          f"broker came back, {proxy.connections} connection attempts")
+    reconnected, delay = check_backoff(proc, back_epoch)
+    print(f"refused 10 s: connected {reconnected:.1f} s after the broker came back (the "
+          f"backoff delay then running: {delay:.1f} s), all {writer.count} lines in the "
+          f"queue after {took:.1f} s, {proxy.connections} connection attempts")
 
 
 def test_stall_is_noticed_by_heartbeats(broker, proxied_config, proxy, queue_name,
@@ -69,9 +112,11 @@ def test_stall_is_noticed_by_heartbeats(broker, proxied_config, proxy, queue_nam
     writer = LineWriter(path, 20000, 5000).start()
     wait_for(lambda: writer.written > 5000, message="traffic")
     proxy.set_mode("stall")
-    stalled = time.monotonic()
-    proc.wait_log("heartbeat missed", timeout=30)
-    noticed = time.monotonic() - stalled
+    stalled = time.time()
+    # polled finely: the first reconnect comes a backoff delay (0.25-0.5 s) after the
+    # loss, and must find the proxy passing again
+    wait_for(lambda: "heartbeat missed" in proc.log(), timeout=30, interval=0.01,
+             message="the missed heartbeat")
     proxy.cut()
     proxy.set_mode("pass")
     writer.join()
@@ -79,7 +124,17 @@ def test_stall_is_noticed_by_heartbeats(broker, proxied_config, proxy, queue_nam
     assert proc.stop() == 0, proc.log()
     duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
                                      writer.expected())
-    print(f"stall noticed after {noticed:.1f} s (heartbeat 2 s); {duplicates} duplicates")
+    lost = first_event(proc, "heartbeat missed")
+    connected = first_event(proc, "connected to ", after=lost)
+    noticed, reconnected = lost - stalled, connected - lost
+    print(f"stall noticed after {noticed:.2f} s (heartbeat {HEARTBEAT:.0f} s), connected "
+          f"again {reconnected:.2f} s later; {duplicates} duplicates")
+    # acks flowed until the stall: the verdict comes one limit after it, never sooner
+    # than a heartbeat interval (a busy broker is not a dead one), never later than the
+    # limit plus the proxy's lag
+    assert HEARTBEAT <= noticed <= HEARTBEAT_LIMIT + STALL_MARGIN
+    # a connection lost after less than 10 s backs off BACKOFF_FIRST * [0.5, 1] first
+    assert reconnected <= BACKOFF_FIRST + CONNECT_MARGIN
 
 
 def test_sigterm_with_the_broker_down_spools_and_the_next_start_replays(
@@ -135,13 +190,15 @@ def test_fifo_writer_never_blocks_while_the_broker_is_down(
     wait_for(lambda: "spooled=" in _stats(proc) and "read=50000" in proc.log(),
              message="all lines read")
     assert broker.depth(queue_name) == 0
-    back = time.monotonic()
+    back, back_epoch = time.monotonic(), time.time()
     proxy.set_mode("pass")
     took = recovery(broker, queue_name, len(expected), back)
     assert proc.stop() == 0, proc.log()
     assert [m.body for m in broker.consume_all(queue_name)] == expected
-    print(f"50k lines through a 1000-line buffer with the broker down: in the queue "
-          f"{took:.1f} s after it came back")
+    reconnected, delay = check_backoff(proc, back_epoch)
+    print(f"50k lines through a 1000-line buffer with the broker down: connected "
+          f"{reconnected:.1f} s after it came back (backoff delay {delay:.1f} s), in the "
+          f"queue after {took:.1f} s")
 
 
 def test_overflow_drop_counts_exactly_what_it_drops_and_never_blocks_the_writer(

@@ -9,7 +9,9 @@ or out of order; lines of the race window arrive if tailrabbit read them in time
 
 import glob
 import gzip
+import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -18,9 +20,14 @@ from collections import Counter
 import pytest
 
 from helpers import LineWriter, check_at_least_once, wait_for
+from integration.test_delivery import connections_of
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/sbin/logrotate"),
                                 reason="logrotate is not installed (apt-get install logrotate)")
+
+
+CHECKPOINT_INTERVAL = 1.0      # tailrabbit/daemon.py: checkpoints saved this often
+LINE_BYTES = len(b"line 0000000\n")      # LineWriter's lines
 
 
 def file_input(config, queue, path, **extra):
@@ -137,23 +144,49 @@ def test_copytruncate_while_stopped_is_recovered_from_the_copy(broker, config, q
         + [b"after %03d" % i for i in range(50)])
 
 
+def stats_of(proc, name):
+    """SIGUSR1, then the figures of input `name`'s stats line (read, published, ...)."""
+    count = proc.log().count(f"stats input={name} ")
+    proc.signal(signal.SIGUSR1)
+    wait_for(lambda: proc.log().count(f"stats input={name} ") > count, message="stats")
+    line = [line for line in proc.log().splitlines() if f"stats input={name} " in line][-1]
+    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)\b", line)}
+
+
 def test_sigkill_mid_file_loses_nothing(broker, config, queue_name, tailrabbit_factory,
-                                        tmp_path):
+                                        tmp_path, state_dir):
+    """After a SIGKILL the restart repeats exactly the lines the broker held beyond the
+    saved checkpoint, and that checkpoint covers every line confirmed a save interval
+    (1 s) before the kill: the duplicates are bounded by what was unconfirmed then plus
+    the last second or so of lines, not by a constant."""
     log_path = str(tmp_path / "api.log")
     config = file_input(config, queue_name, log_path)
     writer = LineWriter(log_path, 40000, 8000).start()
     first = tailrabbit_factory(config, name="first")
-    wait_for(lambda: writer.written > 15000, message="traffic")
+    wait_for(lambda: writer.written > 10000, message="traffic")
+    before = stats_of(first, "api")
+    time.sleep(CHECKPOINT_INTERVAL + 1.0)   # the window the contract allows: 1 s + slack
     first.process.send_signal(signal.SIGKILL)
     first.wait(10)
+    written_at_kill = writer.written
+    wait_for(lambda: not connections_of(first.pid), interval=0.2,
+             message="the broker to drop the killed connection")
+    held = broker.depth(queue_name)                 # what the broker took from the first
+    with open(os.path.join(state_dir, "checkpoints-api.json")) as handle:
+        offset, = [item["offset"] for item in json.load(handle)["files"]]
+    assert offset % LINE_BYTES == 0, f"checkpoint {offset} is inside a line"
+    saved = offset // LINE_BYTES
     second = tailrabbit_factory(config, name="second")
     writer.join()
-    broker.wait_depth(queue_name, writer.count)
+    broker.wait_depth(queue_name, writer.count + held - saved)
     assert second.stop() == 0, second.log()
     duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
                                      writer.expected())
-    print(f"duplicates after SIGKILL: {duplicates}")
-    assert duplicates <= 8000 + 50000     # one second of lines + the confirm window
+    print(f"SIGKILL after {written_at_kill} lines written: {before['published']} published "
+          f"and {before['confirmed']} confirmed {CHECKPOINT_INTERVAL + 1:.0f} s before, "
+          f"{held} in the queue, checkpoint at line {saved}: {duplicates} duplicates")
+    assert saved >= before["confirmed"], "the checkpoint lags more than a save interval"
+    assert duplicates == held - saved   # exactly the lines held past the checkpoint
 
 
 def test_glob_picks_up_new_files_and_skips_rotated_copies(broker, config, queue_name,
