@@ -41,6 +41,12 @@ from tailrabbit.publisher.frames import (
 FLAG_CONTENT_ENCODING = 1 << 14
 GZIP_LEVEL = 1
 GZIP_WBITS = 31                       # 16 + 15: gzip header and trailer, not raw zlib
+
+
+def _gzip(data):
+    """gzip data at GZIP_LEVEL (zlib.compress takes wbits only from Python 3.11 on)."""
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_WBITS)
+    return packer.compress(data) + packer.flush()
 _LINES_KEY = _shortstr("lines") + b"I"
 _TRUNCATED_KEY = _shortstr("truncated") + b"A"
 _LENGTHS_KEY = _shortstr("lengths") + b"A"
@@ -106,7 +112,7 @@ class BatchEncoder(RouteEncoder):
             else:
                 body = lines[start]
             if self.gzip:
-                body = zlib.compress(body, GZIP_LEVEL, GZIP_WBITS)
+                body = _gzip(body)
             fields = constant
             if offsets is not None:
                 fields += _OFFSET_KEY + _pack_offset(offsets[start])
