@@ -71,13 +71,19 @@ class Broker:
         messages = []
         channel = self.connection.channel()
         channel.basic_qos(0, 1000, False)
-        channel.basic_consume(queue, no_ack=True, callback=messages.append)
+        # acked, not no_ack: a message delivered while the channel closes would be lost
+        # (py-amqp drops it), and a test calling this again would never see it
+        channel.basic_consume(queue, no_ack=False, callback=messages.append)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 self.connection.drain_events(timeout=settle)
             except socket.timeout:
                 break
+            if messages:
+                channel.basic_ack(messages[-1].delivery_tag, multiple=True)
+        if messages:
+            channel.basic_ack(messages[-1].delivery_tag, multiple=True)
         channel.close()
         return messages
 

@@ -22,7 +22,10 @@ def test_start_at_end_ships_only_new_lines_with_offsets(broker, config, queue_na
     old_size = os.path.getsize(path)
     proc = tailrabbit_factory(file_config(config, queue_name, path))
     proc.wait_log("connected to")
-    wait_for(lambda: os.path.exists(path))
+    # start_at = end: lines appended before the input first looked at the file would be
+    # taken for old ones; its first poll is recorded in its checkpoints file
+    state = os.path.join(config["tailrabbit"]["state_dir"], "checkpoints-api.json")
+    wait_for(lambda: os.path.exists(state), message="the input's first poll")
     append(path, b"new 1\n\nnew 2\npartial")
     broker.wait_depth(queue_name, 2)
     append(path, b" line\n")

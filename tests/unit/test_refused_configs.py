@@ -22,6 +22,18 @@ STATE = "[tailrabbit]\nstate_dir = {tmp}/state\n"
 BIG = "99999999999999999999999"
 TOO_LONG_NAME = "n" * 101
 
+
+def _python_says(template, value):
+    try:
+        template % value
+    except TypeError as error:
+        return str(error)
+
+
+# Python's own words, which changed in 3.11 ("a number is required" before, "a real
+# number is required" since)
+BAD_CONVERSION = _python_says("%d", "str")
+
 # (id, config text, the stderr line after "tailrabbit: CONFIG: ")
 REFUSED = [
     # 1. names AMQP carries in a shortstr (at most 255 bytes), and arguments as a table
@@ -92,8 +104,8 @@ REFUSED = [
      "record: 'nosuchfield'); "
      "write fields as %%(message)s"),
     ("log-format-bad-conversion", STATE + "[logging]\nlog_format = %%(message)d\n",
-     "[logging] log_format: cannot format a log record (%d format: a real number is "
-     "required, not str); write fields as %%(message)s"),
+     f"[logging] log_format: cannot format a log record ({BAD_CONVERSION}); write fields "
+     "as %%(message)s"),
     ("log-datefmt-nul", STATE + "[logging]\nlog_datefmt = %%Y\x00\n",
      "[logging] log_datefmt: cannot format a time (embedded null character); write fields "
      "as %%Y-%%m-%%d %%H:%%M:%%S"),
