@@ -28,6 +28,16 @@ def describe_path(item):
     return path
 
 
+def shaping(item):
+    """What turns this input's lines into messages, when it is not one line each."""
+    keys = [("batch_lines", item.batch_lines, 1), ("compress", item.compress, "none"),
+            ("multiline", item.multiline, None),
+            ("multiline_start", item.multiline_start, None),
+            ("include", item.include, None), ("exclude", item.exclude, None)]
+    return "".join(f", {key}={value!r}" if isinstance(value, str) else f", {key}={value}"
+                   for key, value, default in keys if value != default)
+
+
 def check(settings):
     from tailrabbit.control import StartupError
     from tailrabbit.publisher.probe import probe
@@ -37,7 +47,7 @@ def check(settings):
     for item in settings.inputs:
         print(f"  input {item.name}: {item.type} {describe_path(item)} -> queue {item.queue}"
               f" (durable={item.durable}, delivery_mode={item.delivery_mode}, "
-              f"overflow={item.overflow})")
+              f"overflow={item.overflow}{shaping(item)})")
     try:
         print(f"state_dir {check_state_dir(settings)}")
         metrics = check_metrics(settings)

@@ -40,3 +40,12 @@ def test_bad_values_are_refused_with_file_section_and_key(tmp_path, keys, proble
     with pytest.raises(ConfigError) as error:
         load(tmp_path, INPUT + keys)
     assert problem in str(error.value) and "c.ini" in str(error.value)
+
+
+def test_check_names_what_shapes_an_inputs_messages(tmp_path):
+    from tailrabbit.check import shaping
+    [plain] = load(tmp_path, INPUT).inputs
+    assert shaping(plain) == ""
+    [item] = load(tmp_path, INPUT + "multiline = python\nexclude = healthz\n"
+                                    "batch_lines = 10\n").inputs
+    assert shaping(item) == ", batch_lines=10, multiline='python', exclude='healthz'"
