@@ -3,6 +3,7 @@ conditions (never sleep-and-hope)."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -108,6 +109,20 @@ class Broker:
             self.connection.close()
 
 
+# The text format every test runs with (base_config): the default one with the event name
+# in brackets, so tests wait on event names (Tailrabbit.wait_for_event) instead of wording,
+# and proc.log() stays readable. INI interpolation: %% for %.
+LOG_FORMAT = "%%(asctime)s - %%(levelname)s - [%%(event)s] %%(message)s"
+# A line of that format (or of any format ending " - LEVEL - [event] message", such as
+# cluster/traffic.py's): level, event name, message.
+EVENT_LINE = re.compile(r" - ([A-Z]+) - \[(\w+)\] (.*)$")
+
+
+def text_events(log):
+    """[(level, event, message)] of every line of `log` written in such a format."""
+    return [match.groups() for match in map(EVENT_LINE.search, log.splitlines()) if match]
+
+
 def write_config(path, sections):
     """sections: {"rabbitmq": {...}, "input:x": {...}} -> an INI file at path."""
     lines = []
@@ -126,6 +141,7 @@ def base_config(state_dir, broker=BROKER, **process):
         "tailrabbit": {"state_dir": state_dir, "stats_interval": 0, **process},
         "rabbitmq": {"host": host, "port": port, "refresh": "None", "heartbeat": 10,
                      "connect_timeout": 2},
+        "logging": {"log_format": LOG_FORMAT},
     }
 
 
@@ -148,7 +164,24 @@ class Tailrabbit:
             return handle.read().decode("utf-8", "replace")
 
     def wait_log(self, text, timeout=20.0):
+        """Wait for `text` anywhere in the log: for a value or an untouched format; an
+        event is waited for by its name (wait_for_event), not its wording."""
         return wait_for(lambda: text in self.log(), timeout, message=f"{text!r} in the log")
+
+    def logged(self, name, containing=""):
+        """The messages of the text log's events `name` (LOG_FORMAT), in order; only those
+        containing `containing` (a value of one of its fields: a path, an input) if given."""
+        return [message for _level, event, message in text_events(self.log())
+                if event == name and containing in message]
+
+    def wait_for_event(self, name, timeout=20.0, containing=""):
+        """Wait for event `name` in the text log (LOG_FORMAT) and return its message: by
+        name rather than wording (with `[logging] style = json`, use wait_event)."""
+        def found():
+            messages = self.logged(name, containing)
+            return messages[0] if messages else None
+        what = f"event {name}" + (f" with {containing!r}" if containing else "")
+        return wait_for(found, timeout, message=f"{what} in the log")
 
     def events(self):
         """With `[logging] style = json`: every complete log line, parsed (the line being

@@ -12,28 +12,29 @@ import amqp
 
 from helpers import LineWriter, check_at_least_once, connect
 
-# tailrabbit's log with a float timestamp (1 s resolution is too coarse for recovery times)
-LOG_FORMAT = "%%(created).3f - %%(levelname)s - %%(message)s"
-_LINE = re.compile(r"^(\d+\.\d+) - (\w+) - (.*)$")
+# tailrabbit's log with a float timestamp (1 s resolution is too coarse for recovery times),
+# and the event name as in helpers.LOG_FORMAT
+LOG_FORMAT = "%%(created).3f - %%(levelname)s - [%%(event)s] %%(message)s"
+_LINE = re.compile(r"^(\d+\.\d+) - (\w+) - \[(\w+)\] (.*)$")
 
 
 def log_events(proc):
-    """[(epoch seconds, level, message)] of a tailrabbit log written in LOG_FORMAT."""
+    """[(epoch seconds, level, event, message)] of a tailrabbit log written in LOG_FORMAT."""
     out = []
     for line in proc.log().splitlines():
         match = _LINE.match(line)
         if match:
-            out.append((float(match.group(1)), match.group(2), match.group(3)))
+            out.append((float(match.group(1)), *match.group(2, 3, 4)))
     return out
 
 
 def reconnects(proc):
-    """[(seconds from 'connection to X lost' to the next 'connected to Y', X, Y)]."""
+    """[(seconds from a connection_lost of X to the next connected to Y, X, Y)]."""
     out, lost = [], None
-    for stamp, _level, message in log_events(proc):
-        if message.startswith("connection to ") and " lost" in message:
+    for stamp, _level, event, message in log_events(proc):
+        if event == "connection_lost":          # "connection to ADDRESS lost: ..."
             lost = (stamp, message.split()[2])
-        elif message.startswith("connected to ") and lost is not None:
+        elif event == "connected" and lost is not None:     # "connected to ADDRESS ..."
             out.append((stamp - lost[0], lost[1], message.split()[2]))
             lost = None
     return out

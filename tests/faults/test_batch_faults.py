@@ -26,7 +26,7 @@ def test_cut_under_batched_traffic_loses_nothing(broker, proxied_config, proxy, 
     wait_for(lambda: writer.written > 10000, message="traffic")
     proxy.cut()
     writer.join()
-    proc.wait_log("connection to")
+    proc.wait_for_event("connection_lost")
     wait_for(lambda: "confirmed=30000" in _stats(proc), timeout=30,
              message="every line confirmed")
     assert proc.stop() == 0, proc.log()

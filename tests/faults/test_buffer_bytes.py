@@ -83,7 +83,7 @@ def stats(proc):
 
 
 def idle_rss(proc):
-    proc.wait_log("no broker answered")
+    proc.wait_for_event("no_broker_answered")
     return rss_bytes(proc.pid)
 
 

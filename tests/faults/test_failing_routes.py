@@ -14,7 +14,8 @@ import time
 import pytest
 
 from faults.rabbit_node import PrivateNode
-from helpers import Broker, LineWriter, base_config, check_at_least_once, unique, wait_for
+from helpers import (Broker, LineWriter, base_config, check_at_least_once, text_events,
+                     unique, wait_for)
 from integration.test_fifo import open_writer
 
 GOOD_LINES, GOOD_RATE = 9000, 1000          # the healthy input: 9 s of traffic
@@ -53,11 +54,17 @@ def flows_throughout(broker, queue, writer, seconds):
         assert_flowing(broker, queue, writer)
 
 
+def bad_parked(log):
+    """The messages of the input_parked events of input bad in `log`."""
+    return [message for _level, event, message in text_events(log)
+            if event == "input_parked" and message.startswith("input bad ")]
+
+
 def parked_in_flight(log):
     """Sum of the unconfirmed lines each parking of input bad held back: the most that
     can arrive twice."""
-    return sum(int(n) for n in re.findall(
-        r"input bad parked.*?(\d+) unconfirmed lines", log))
+    return sum(int(re.search(r"\((\d+) unconfirmed lines", message).group(1))
+               for message in bad_parked(log))
 
 
 def check_good(broker, queue, writer):
@@ -69,7 +76,7 @@ def check_good(broker, queue, writer):
 def check_bad(bodies, expected, log):
     duplicates = check_at_least_once(bodies, expected)
     bound = parked_in_flight(log)
-    assert "input bad parked" in log
+    assert bad_parked(log)
     assert duplicates <= bound, f"{duplicates} repeated, at most {bound} were in flight"
     return duplicates, bound
 
@@ -86,7 +93,7 @@ def test_deleted_exchange_parks_only_its_input(broker, config, tailrabbit_factor
     try:
         good, bad = two_inputs(config, tmp_path, good_q, bad_q, exchange=exchange)
         proc = tailrabbit_factory(config)
-        proc.wait_log("connected to")
+        proc.wait_for_event("connected")
         fd = open_writer(bad)
         write_bad(fd, 0, 100)
         broker.wait_depth(bad_q, 100)
@@ -94,9 +101,10 @@ def test_deleted_exchange_parks_only_its_input(broker, config, tailrabbit_factor
         wait_for(lambda: writer.written > 1000, message="traffic")
         broker.channel.exchange_delete(exchange)
         write_bad(fd, 100, 200)
-        proc.wait_log("input bad parked")
+        proc.wait_for_event("input_parked", containing="input bad ")
         flows_throughout(broker, good_q, writer, 4.0)
-        assert "input bad parked: cannot declare queue" in proc.log()   # retried, still gone
+        assert [m for m in bad_parked(proc.log())                      # retried, still gone
+                if m.startswith("input bad parked: cannot declare queue")]
         broker.channel.exchange_declare(exchange, "direct", durable=False,
                                         auto_delete=False)
         write_bad(fd, 200, 300)
@@ -129,14 +137,14 @@ def test_full_queue_nacks_park_only_its_input(broker, config, tailrabbit_factory
     try:
         good, bad = two_inputs(config, tmp_path, good_q, bad_q)
         proc = tailrabbit_factory(config)
-        proc.wait_log("connected to")
+        proc.wait_for_event("connected")
         writer = start_good(tmp_path, good, proc)
         wait_for(lambda: writer.written > 1000, message="traffic")
         fd = open_writer(bad)
         write_bad(fd, 0, 200)
-        proc.wait_log("input bad parked")
+        proc.wait_for_event("input_parked", containing="input bad ")
         flows_throughout(broker, good_q, writer, 3.0)
-        assert proc.log().count("input bad parked") >= 2            # retried, still full
+        assert len(bad_parked(proc.log())) >= 2                     # retried, still full
         assert broker.depth(bad_q) == 50
         rabbitmqctl("clear_policy", policy)
         policy = None
@@ -165,13 +173,13 @@ def test_returned_lines_park_only_their_input(broker, config, tailrabbit_factory
         good, bad = two_inputs(config, tmp_path, good_q, bad_q, exchange=exchange,
                                routing_key="rk")
         proc = tailrabbit_factory(config)
-        proc.wait_log("connected to")
+        proc.wait_for_event("connected")
         writer = start_good(tmp_path, good, proc)
         wait_for(lambda: writer.written > 1000, message="traffic")
         broker.channel.queue_unbind(bad_q, exchange, "rk")
         fd = open_writer(bad)
         write_bad(fd, 0, 200)
-        proc.wait_log("input bad parked")
+        proc.wait_for_event("input_parked", containing="input bad ")
         assert_flowing(broker, good_q, writer)
         write_bad(fd, 200, 300)
         os.close(fd)
@@ -211,23 +219,23 @@ def test_line_over_max_message_size_parks_only_its_input(small_node, state_dir,
     good_q, bad_q = unique("tr-good"), unique("tr-bad")
     good, bad = two_inputs(config, tmp_path, good_q, bad_q)
     proc = tailrabbit_factory(config)
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     writer = start_good(tmp_path, good, proc)
     wait_for(lambda: writer.written > 1000, message="traffic")
     fd = open_writer(bad)
     os.write(fd, b"small 1\n" + b"x" * 5000 + b"\nsmall 2\n")
-    proc.wait_log("input bad parked")
+    proc.wait_for_event("input_parked", containing="input bad ")
     assert_flowing(broker, good_q, writer)
     writer.join()
     broker.wait_depth(good_q, GOOD_LINES)
     log = proc.log()
-    assert re.search(r"ERROR.*input bad.*larger than configured max size", log), log
+    assert [m for m in bad_parked(log) if "larger than configured max size" in m], log
     assert proc.stop() == 0, proc.log()
     check_good(broker, good_q, writer)
     # Nothing after the large line went out; each retry may store the line before it
     # again (it shares the batch); what waits is spooled at the stop.
     bodies = [m.body for m in broker.consume_all(bad_q)]
     assert set(bodies) <= {b"small 1"}
-    assert len(bodies) <= proc.log().count("input bad parked")
-    assert "lines not confirmed by the broker were spooled" in proc.log()
+    assert len(bodies) <= len(bad_parked(proc.log()))
+    assert proc.logged("unconfirmed_spooled"), proc.log()
     broker.connection.close()

@@ -64,7 +64,7 @@ def outage_under_traffic(node, queue, state_dir, factory, tmp_path, fail, recove
     writer = LineWriter(path, 20000, 5000).start()
     wait_for(lambda: writer.written > 6000, message="traffic")
     fail()
-    proc.wait_log("lost", timeout=30)
+    proc.wait_for_event("connection_lost", timeout=30)
     writer.join()
     back = time.monotonic()
     recover()
@@ -100,18 +100,18 @@ def test_memory_alarm_blocks_then_everything_arrives(node, node_broker, queue_na
     node_broker.queues.append(queue_name)
     path = str(tmp_path / "web.fifo")
     proc = tailrabbit_factory(fifo_setup(node, state_dir, queue_name, path))
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     node.set_memory_watermark(0.00001)
     try:
         fd = open_writer(path)
         expected = [b"alarm %05d" % i for i in range(20000)]
         os.write(fd, b"".join(line + b"\n" for line in expected))
         os.close(fd)
-        proc.wait_log("blocked publishing", timeout=30)
+        proc.wait_for_event("connection_blocked", timeout=30)
         time.sleep(3)                 # stay blocked a while (py-amqp's 1 s TCP trap)
     finally:
         node.set_memory_watermark(0.4)
-    proc.wait_log("unblocked", timeout=30)
+    proc.wait_for_event("connection_unblocked", timeout=30)
     node_broker.wait_depth(queue_name, len(expected), timeout=60)
     assert proc.stop() == 0, proc.log()
     assert [m.body for m in node_broker.consume_all(queue_name)] == expected

@@ -30,10 +30,11 @@ def fifo_input(config, queue, path, **extra):
     return config
 
 
-def first_event(proc, text, after=0.0):
-    """The time of the first log line containing `text` logged at or after `after`."""
-    return next((at for at, _level, message in log_events(proc)
-                 if at >= after and text in message), None)
+def first_event(proc, name, after=0.0, containing=""):
+    """The time of the first event `name` (whose message contains `containing`) logged at
+    or after `after`."""
+    return next((at for at, _level, event, message in log_events(proc)
+                 if at >= after and event == name and containing in message), None)
 
 
 def check_backoff(proc, back):
@@ -41,13 +42,13 @@ def check_backoff(proc, back):
     back (`back`, epoch seconds) tailrabbit connects when the delay then running ends.
     Returns (seconds from `back` to connected, that delay)."""
     retries = [(at, float(re.search(r"retrying in ([\d.]+) s", message).group(1)))
-               for at, _level, message in log_events(proc)
-               if message.startswith("no broker answered")]
+               for at, _level, event, message in log_events(proc)
+               if event == "no_broker_answered"]
     assert retries, proc.log()
     for step, (_at, delay) in enumerate(retries):
         ceiling = min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** step)
         assert ceiling / 2 - 0.05 <= delay <= ceiling + 0.05, (step, delay, retries)
-    connected = first_event(proc, "connected to ", after=retries[-1][0])
+    connected = first_event(proc, "connected", after=retries[-1][0])
     assert connected is not None, proc.log()
     announced, delay = retries[-1]              # the last sleep before the connection
     assert announced <= back + CONNECT_MARGIN, "refused after the broker was back"
@@ -70,7 +71,7 @@ def test_cut_during_traffic(broker, proxied_config, proxy, queue_name, tailrabbi
     wait_for(lambda: writer.written > 10000, message="traffic")
     proxy.cut()
     writer.join()
-    proc.wait_log("connection to")
+    proc.wait_for_event("connection_lost")
     broker.wait_depth(queue_name, writer.count, timeout=60)
     assert proc.stop() == 0, proc.log()
     duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
@@ -87,7 +88,7 @@ def test_refused_for_ten_seconds(broker, proxied_config, proxy, queue_name,
     proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path))
     os.close(open_writer(path))
     writer = LineWriter(path, 20000, 4000).start()     # the broker is down at start
-    proc.wait_log("no broker answered")
+    proc.wait_for_event("no_broker_answered")
     wait_for(lambda: proxy.connections >= 3, timeout=30, message="retries")
     writer.join()
     time.sleep(max(0.0, outage + 10 - time.monotonic()))   # the outage lasts 10 s
@@ -115,8 +116,8 @@ def test_stall_is_noticed_by_heartbeats(broker, proxied_config, proxy, queue_nam
     stalled = time.time()
     # polled finely: the first reconnect comes a backoff delay (0.25-0.5 s) after the
     # loss, and must find the proxy passing again
-    wait_for(lambda: "heartbeat missed" in proc.log(), timeout=30, interval=0.01,
-             message="the missed heartbeat")
+    wait_for(lambda: proc.logged("connection_lost", "heartbeat missed"), timeout=30,
+             interval=0.01, message="the missed heartbeat")
     proxy.cut()
     proxy.set_mode("pass")
     writer.join()
@@ -124,8 +125,8 @@ def test_stall_is_noticed_by_heartbeats(broker, proxied_config, proxy, queue_nam
     assert proc.stop() == 0, proc.log()
     duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
                                      writer.expected())
-    lost = first_event(proc, "heartbeat missed")
-    connected = first_event(proc, "connected to ", after=lost)
+    lost = first_event(proc, "connection_lost", containing="heartbeat missed")
+    connected = first_event(proc, "connected", after=lost)
     noticed, reconnected = lost - stalled, connected - lost
     print(f"stall noticed after {noticed:.2f} s (heartbeat {HEARTBEAT:.0f} s), connected "
           f"again {reconnected:.2f} s later; {duplicates} duplicates")
@@ -151,7 +152,7 @@ def test_sigterm_with_the_broker_down_spools_and_the_next_start_replays(
     started = time.monotonic()
     assert first.stop() == 0, first.log()
     assert time.monotonic() - started < 3 + 5          # shutdown_timeout = 3
-    assert "5000 lines not confirmed by the broker were spooled" in first.log()
+    assert first.logged("unconfirmed_spooled", ": 5000 lines"), first.log()
     proxy.set_mode("pass")
     second = tailrabbit_factory(config, name="second")
     fd = open_writer(path)
@@ -224,7 +225,7 @@ def test_overflow_drop_counts_exactly_what_it_drops_and_never_blocks_the_writer(
     assert done.wait(30), "the FIFO writer blocked with overflow = drop"
     os.close(fd)
     wait_for(lambda: "read=20000" in _stats(proc), message="every line read")
-    proc.wait_log("lines dropped (overflow = drop)")
+    proc.wait_for_event("lines_dropped")
     proxy.set_mode("pass")
     wait_for(lambda: "buffered=0" in _stats(proc).splitlines()[-1], timeout=30,
              message="the buffer published")
@@ -239,17 +240,17 @@ def test_overflow_drop_counts_exactly_what_it_drops_and_never_blocks_the_writer(
     arrived = set(bodies)
     assert bodies == [line for line in expected if line in arrived]   # in order, no repeats
     assert bodies[:1000] == expected[:1000]           # the first lines were kept
-    assert proc.log().count("lines dropped (overflow = drop)") <= 2    # rate-limited
+    assert len(proc.logged("lines_dropped")) <= 2                      # rate-limited
 
 
 def test_stats_never_say_connected_while_the_connection_is_lost(
         broker, proxied_config, proxy, queue_name, tailrabbit_factory, tmp_path):
     path = str(tmp_path / "web.fifo")
     proc = tailrabbit_factory(fifo_input(proxied_config, queue_name, path))
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     proxy.set_mode("refuse")
     proxy.cut()
-    proc.wait_log("lost")
+    proc.wait_for_event("connection_lost")
     for count in range(1, 4):
         proc.signal(signal.SIGUSR1)
         wait_for(lambda: proc.log().count("stats input=web") >= count, message="stats")

@@ -68,7 +68,8 @@ def test_a_full_spool_disk_drops_and_counts_and_replays_every_spooled_line(
     assert proc.process.poll() is None, proc.log()       # still up
     assert 0 < figures["dropped"] < LINES
     assert figures["spooled"] + figures["dropped"] + figures["buffered"] == LINES
-    assert "No space left on device" in proc.log() and small_disk in proc.log()
+    failed = proc.logged("spool_write_failed", small_disk)
+    assert failed and "No space left on device" in failed[0], proc.log()
     proxy.set_mode("pass")
     arrived = LINES - figures["dropped"]
     broker.wait_depth(queue_name, arrived, timeout=60)

@@ -110,7 +110,8 @@ def test_a_wrong_ca_is_refused_with_a_clear_error(tls_node, state_dir, queue_nam
     config["input:web"] = {"type": "fifo", "path": str(tmp_path / "w.fifo"),
                            "queue": queue_name}
     proc = tailrabbit_factory(config)
-    proc.wait_log("certificate verify failed", timeout=30)
+    proc.wait_for_event("connect_refused", timeout=30,
+                        containing="certificate verify failed")
     assert any("ERROR" in line and "certificate verify failed" in line
                for line in proc.log().splitlines())
     assert proc.process.poll() is None            # keeps running, retrying

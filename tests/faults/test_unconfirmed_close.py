@@ -22,7 +22,7 @@ def test_a_clean_exit_without_confirms_waits_for_the_close_ok(
     second = [b"second %05d" % i for i in range(1000)]
     proc.process.stdin.write(b"\n".join(second) + b"\n")
     proc.process.stdin.close()
-    proc.wait_log("all inputs finished")
+    proc.wait_for_event("inputs_finished")
     stalled = time.monotonic()
     # It may not exit while the broker has not answered its close: the old code gave up
     # after 2 s (its close timeout), with the lines still on their way.

@@ -147,7 +147,7 @@ def test_a_batch_never_crosses_a_file_rotation(broker, config, queue_name,
                            "start_at": "beginning", "batch_lines": 1000, "rotate_wait": 1}
     path.write_bytes(b"")
     proc = tailrabbit_factory(config)
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     contents = []
     for generation in range(4):
         data = b"".join(b"gen%d %05d\n" % (generation, i) for i in range(3000))
@@ -203,7 +203,7 @@ def test_metrics_count_messages_beside_lines(broker, config, queue_name, tailrab
     config["input:api"] = {"type": "file", "path": str(path), "queue": queue_name,
                            "start_at": "beginning", "batch_lines": 100}
     proc = tailrabbit_factory(config)
-    proc.wait_log("metrics on")
+    proc.wait_for_event("metrics_listening")
     wait_for(lambda: metric(get(port, "/metrics")[1], "tailrabbit_lines_confirmed_total",
                             "api") == 1000, message="1000 lines confirmed in /metrics")
     text = get(port, "/metrics")[1]

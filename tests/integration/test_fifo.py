@@ -76,8 +76,10 @@ def test_a_fifo_others_can_write_or_own_is_not_read_until_fixed(
     config["input:open"] = {"type": "fifo", "path": open_path, "queue": queue_name}
     config["input:owned"] = {"type": "fifo", "path": owned_path, "queue": queue_name}
     proc = tailrabbit_factory(config)
-    proc.wait_log(f"FIFO {open_path} is writable by others (mode 0622)")
-    proc.wait_log(f"FIFO {owned_path} is owned by uid 65534")
+    proc.wait_for_event("fifo_cannot_open",
+                        containing=f"FIFO {open_path} is writable by others (mode 0622)")
+    proc.wait_for_event("fifo_cannot_open",
+                        containing=f"FIFO {owned_path} is owned by uid 65534")
     for path in (open_path, owned_path):           # nobody reads them: no writer can open
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
@@ -91,7 +93,8 @@ def test_a_fifo_others_can_write_or_own_is_not_read_until_fixed(
     broker.wait_depth(queue_name, 1)
     assert proc.stop() == 0, proc.log()
     assert [m.body for m in broker.consume_all(queue_name)] == [b"after the fix"]
-    assert proc.log().count("is writable by others") == 1      # rate-limited, not every 5 s
+    # rate-limited, not every 5 s
+    assert len(proc.logged("fifo_cannot_open", "input open: ")) == 1
 
 
 def test_writers_that_reopen_back_to_back_never_find_the_pipe_without_a_reader(

@@ -21,7 +21,7 @@ def test_start_at_end_ships_only_new_lines_with_offsets(broker, config, queue_na
     append(path, b"old line 1\nold line 2\n")
     old_size = os.path.getsize(path)
     proc = tailrabbit_factory(file_config(config, queue_name, path))
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     # start_at = end: lines appended before the input first looked at the file would be
     # taken for old ones; its first poll is recorded in its checkpoints file
     state = os.path.join(config["tailrabbit"]["state_dir"], "checkpoints-api.json")
@@ -48,7 +48,7 @@ def test_start_at_beginning_and_a_file_that_appears_later(broker, config, queue_
     broker.queues.append(queue_name + "-later")
     proc = tailrabbit_factory(config)
     broker.wait_depth(queue_name, 2)
-    proc.wait_log(f"{later} does not exist yet")
+    proc.wait_for_event("file_missing", containing=f" {later} ")
     append(later, b"first\nsecond\n")
     broker.wait_depth(queue_name + "-later", 2)
     assert proc.stop() == 0, proc.log()
@@ -65,14 +65,14 @@ def test_long_lines_are_truncated_flagged_and_counted(broker, config, queue_name
                                           max_line_bytes=1000))
     broker.wait_depth(queue_name, 3)
     proc.signal(__import__("signal").SIGUSR1)
-    proc.wait_log("truncated=1")
+    proc.wait_for_event("stats", containing=" truncated=1 ")
     assert proc.stop() == 0
     messages = broker.consume_all(queue_name)
     assert [m.body for m in messages] == [b"short", b"y" * 1000, b"after"]
     headers = [m.properties["application_headers"] for m in messages]
     assert "truncated" not in headers[0] and headers[1]["truncated"] is True
     assert [h["offset"] for h in headers] == [0, 6, 5007]
-    assert "was truncated" in proc.log()
+    assert proc.logged("line_truncated"), proc.log()
 
 
 def test_many_idle_files_use_no_cpu(broker, config, queue_name, tailrabbit_factory, tmp_path):

@@ -70,7 +70,7 @@ def test_health_is_503_when_the_broker_is_unreachable_beyond_the_buffer(
         path = str(tmp_path / "web.fifo")
         config["input:web"] = {"type": "fifo", "path": path, "queue": queue_name}
         proc = tailrabbit_factory(config)
-        proc.wait_log("connected to")
+        proc.wait_for_event("connected")
         assert get(port, "/health")[0] == 200
         proxy.set_mode("refuse")
         proxy.cut()

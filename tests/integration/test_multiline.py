@@ -77,7 +77,7 @@ def test_python_tracebacks_arrive_whole_across_rotating_file_handler_rotations(
     config["input:api"] = {"type": "file", "path": path, "queue": queue_name,
                            "multiline": "python", "start_at": "beginning", "rotate_wait": 2}
     proc = tailrabbit_factory(config)
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     subprocess.run([sys.executable, "-c", APP, path, "600", "30000"], check=True)
     expected = records(rotated_stream(path))
     assert len(os.listdir(tmp_path)) > 5                     # it really rotated
@@ -100,7 +100,7 @@ def test_python_tracebacks_arrive_whole_across_logrotate_rotations(
     config["input:api"] = {"type": "file", "path": path, "queue": queue_name,
                            "multiline": "python", "start_at": "beginning", "rotate_wait": 2}
     proc = tailrabbit_factory(config)
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     app = subprocess.Popen([sys.executable, "-c", APP, path, "1500", "0", "0.002"])
     conf = tmp_path / "logrotate.conf"
     conf.write_text(f"{path} {{\n    rotate 20\n    create\n    missingok\n}}\n")

@@ -69,7 +69,7 @@ def test_rename_create_under_load(broker, config, queue_name, tailrabbit_factory
     log_path = str(tmp_path / "api.log")
     open(log_path, "wb").close()
     proc = tailrabbit_factory(file_input(config, queue_name, log_path))
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     writer = LineWriter(log_path, 30000, 6000, reopen=True).start()
     logrotate(tmp_path, log_path, directives, times=3, interval=1.1, writer=writer)
     writer.join()
@@ -89,7 +89,7 @@ def test_copytruncate_under_load(broker, config, queue_name, tailrabbit_factory,
     log_path = str(tmp_path / "api.log")
     open(log_path, "wb").close()
     proc = tailrabbit_factory(file_input(config, queue_name, log_path))
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     writer = LineWriter(log_path, 30000, 6000).start()         # holds its descriptor
     logrotate(tmp_path, log_path, directives, times=3, interval=1.1, writer=writer)
     writer.join()
@@ -205,7 +205,7 @@ def test_glob_picks_up_new_files_and_skips_rotated_copies(broker, config, queue_
         handle.write(b"a new\n")
     broker.wait_depth(queue_name, 23)
     proc.signal(signal.SIGUSR1)
-    proc.wait_log("stats input=api")                      # a full poll cycle has passed
+    proc.wait_for_event("stats", containing="input=api ")  # a full poll cycle has passed
     assert proc.stop() == 0, proc.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert sorted(bodies) == sorted([b"a %03d %s" % (i, b"x" * 40) for i in range(20)]
@@ -254,7 +254,7 @@ def test_copytruncate_with_a_glob_that_matches_the_copies(broker, config, queue_
     log_path = str(tmp_path / "app.log")
     open(log_path, "wb").close()
     proc = tailrabbit_factory(file_input(config, queue_name, log_path + "*"))
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     writer = LineWriter(log_path, 16000, 2000, prefix=b"GET /api " + b"x" * 190).start()
     logrotate(tmp_path, log_path, directives, times=3, interval=1.8, writer=writer)
     writer.join()
@@ -262,7 +262,7 @@ def test_copytruncate_with_a_glob_that_matches_the_copies(broker, config, queue_
     expected = [line for line in writer.expected() if line in on_disk]
     broker.wait_depth(queue_name, len(expected), timeout=60)
     proc.signal(signal.SIGUSR1)
-    proc.wait_log("stats input=api")                      # a full poll cycle has passed
+    proc.wait_for_event("stats", containing="input=api ")  # a full poll cycle has passed
     assert proc.stop() == 0, proc.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     fragments = set(bodies) - set(writer.expected())

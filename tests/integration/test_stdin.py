@@ -61,7 +61,7 @@ def test_stdin_eof_exits_zero_after_every_line_is_confirmed(broker, config, queu
     assert broker.depth(queue_name) == count
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert bodies == [b"line %06d" % i for i in range(count)]
-    assert "done: every line confirmed" in proc.log()
+    assert proc.logged("stopped", "done: every line confirmed"), proc.log()
 
 
 def test_seed_config_ships_stdin_to_its_queue(broker, queue_name, tmp_path, state_dir):
