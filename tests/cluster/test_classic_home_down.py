@@ -29,7 +29,7 @@ def test_classic_queue_whose_home_node_dies_waits_and_the_other_input_flows(
     cluster_config["input:logs"] = {"type": "fifo", "path": paths["logs"], "queue": quorum,
                                     "arguments": '{"x-queue-type": "quorum"}'}
     proc = tailrabbit_factory(cluster_config)
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     assert wait_for(lambda: cluster.node_of(proc.pid)) == a.node
     consumer = Consumer(c.address, quorum).start()
     for path in paths.values():
@@ -39,7 +39,7 @@ def test_classic_queue_whose_home_node_dies_waits_and_the_other_input_flows(
     wait_for(lambda: writers["logs"].written > 1500, message="traffic")
     killed = time.monotonic()
     b.kill()
-    proc.wait_log(b.node, timeout=30)              # the declare names the node
+    proc.wait_for_event("input_parked", timeout=30, containing=b.node)  # names the node
     time.sleep(max(0.0, killed + OUTAGE - time.monotonic()))   # the outage lasts OUTAGE s
     b.start()
     back = time.monotonic()
@@ -54,7 +54,7 @@ def test_classic_queue_whose_home_node_dies_waits_and_the_other_input_flows(
     classic_bodies = [m.body for m in checker.consume_all(classic)]
     checker.channel.queue_delete(classic)
     checker.close()
-    errors = [m for _, level, m in log_events(proc) if level == "ERROR"]
+    errors = [m for _, level, _event, m in log_events(proc) if level == "ERROR"]
     assert any(classic in m and b.node in m for m in errors), errors
     assert not any("logs" in m.split(":")[0] for m in errors), errors   # never parked
     report("classic home node down: the classic input", classic_bodies,
@@ -62,7 +62,7 @@ def test_classic_queue_whose_home_node_dies_waits_and_the_other_input_flows(
     stall = consumer.longest_gap(since=killed)
     duplicates = report("classic home node down: the quorum input", consumer.bodies(),
                         writers["logs"].expected(), stall_s=stall,
-                        retries=proc.log().count(" - INFO - connected to ") - 1,
+                        retries=len(proc.logged("connected")) - 1,
                         connection_losses=len(reconnects(proc)),
                         longest_write_s=max(w.longest_write for w in writers.values()))
     assert duplicates == 0 and reconnects(proc) == []     # the quorum input untouched

@@ -40,7 +40,7 @@ def test_twenty_shuffled_shippers_through_a_node_restart(cluster, cluster_config
                                "queue": queue, "arguments": '{"x-queue-type": "quorum"}'}
         procs.append(tailrabbit_factory(config, name=f"shipper{i}"))
     for i, proc in enumerate(procs):
-        proc.wait_log("connected to", timeout=60)
+        proc.wait_for_event("connected", timeout=60)
         os.close(open_writer(str(tmp_path / f"s{i}.fifo")))
     wait_for(lambda: sum(spread(cluster).values()) == SHIPPERS, message="20 connections")
     before = spread(cluster)

@@ -20,7 +20,7 @@ def test_rolling_restart_of_every_node_loses_nothing(cluster, cluster_config,
                                    "arguments": '{"x-queue-type": "quorum"}'}
     cluster_config["logging"] = {"log_format": LOG_FORMAT}
     proc = tailrabbit_factory(cluster_config)
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     os.close(open_writer(path))
     writer = TimedWriter(path, 15000, RATE, prefix=b"rolling").start()   # 15 s of traffic
     wait_for(lambda: writer.written > 1000, message="traffic")

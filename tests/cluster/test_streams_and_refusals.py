@@ -18,7 +18,7 @@ def test_a_stream_queue_gets_every_line_in_order(cluster, cluster_config,
     cluster_config["input:web"] = {"type": "fifo", "path": path, "queue": queue,
                                    "arguments": '{"x-queue-type": "stream"}'}
     proc = tailrabbit_factory(cluster_config)
-    proc.wait_log("connected to")
+    proc.wait_for_event("connected")
     fd = open_writer(path)
     expected = [b"stream %05d" % i for i in range(5000)]
     os.write(fd, b"".join(line + b"\n" for line in expected))
