@@ -76,15 +76,20 @@ class Broker:
         # (py-amqp drops it), and a test calling this again would never see it
         channel.basic_consume(queue, no_ack=False, callback=messages.append)
         deadline = time.monotonic() + timeout
+        acked = 0
+
+        def ack():      # each tag once: acking one twice is a channel error
+            nonlocal acked
+            if messages and messages[-1].delivery_tag > acked:
+                acked = messages[-1].delivery_tag
+                channel.basic_ack(acked, multiple=True)
         while time.monotonic() < deadline:
             try:
                 self.connection.drain_events(timeout=settle)
             except socket.timeout:
                 break
-            if messages:
-                channel.basic_ack(messages[-1].delivery_tag, multiple=True)
-        if messages:
-            channel.basic_ack(messages[-1].delivery_tag, multiple=True)
+            ack()
+        ack()
         channel.close()
         return messages
 
