@@ -22,7 +22,8 @@ def test_rolling_restart_of_every_node_loses_nothing(cluster, cluster_config,
     proc = tailrabbit_factory(cluster_config)
     proc.wait_for_event("connected")
     os.close(open_writer(path))
-    writer = TimedWriter(path, 15000, RATE, prefix=b"rolling").start()   # 15 s of traffic
+    # traffic for as long as the roll takes, and 2 s after (at most 120 s)
+    writer = TimedWriter(path, 120 * RATE, RATE, prefix=b"rolling").start()
     wait_for(lambda: writer.written > 1000, message="traffic")
     began = time.monotonic()
     for node in cluster.nodes:
@@ -31,7 +32,8 @@ def test_rolling_restart_of_every_node_loses_nothing(cluster, cluster_config,
         cluster.wait_running(3)
     rolled = time.monotonic() - began
     assert writer.written < writer.count, "the restart outlasted the traffic"
-    writer.join()
+    writer.finish_after(2 * RATE)
+    writer.join(timeout=180)
     # the consumer starts after the roll: each node's restart would have cut it
     consumer = Consumer(cluster.nodes[0].address, queue).start()
     consumer.wait_count(writer.count)

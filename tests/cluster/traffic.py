@@ -54,7 +54,13 @@ class TimedWriter(LineWriter):
     def start(self):
         self.longest_write = 0.0
         self.began = time.monotonic()
+        self.limit = self.count
         return super().start()
+
+    def finish_after(self, lines):
+        """Write `lines` more, then stop (`count` becomes what was written): traffic that
+        lasts as long as a fault takes, whatever the machine's speed."""
+        self.limit = min(self.count, self.written + lines)
 
     def _run(self):
         real_write = os.write
@@ -71,7 +77,9 @@ class TimedWriter(LineWriter):
             started = time.monotonic()
             step = max(1, self.per_second // 100)
             for start in range(0, self.count, step):
-                end = min(self.count, start + step)
+                if start >= self.limit:
+                    break
+                end = min(self.limit, start + step)
                 timed_write(self._fd, b"".join(b"%s %07d\n" % (self.prefix, i)
                                                for i in range(start, end)))
                 self.written = end
@@ -80,6 +88,7 @@ class TimedWriter(LineWriter):
                     time.sleep(delay)
         finally:
             os.close(self._fd)
+            self.count = self.written
 
     def join(self, timeout=60):
         super().join(timeout)
