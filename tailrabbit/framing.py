@@ -77,25 +77,12 @@ class Framer:
         if joiner is not None:
             if lines:
                 self.held_since = self.clock()
-            lines, offsets, truncated = self._join(lines, offsets, truncated, flush)
+            lines, offsets, truncated = joiner.feed(lines, offsets, truncated, final=flush)
         read = len(lines)
         lines, offsets, truncated = self._filter(lines, offsets, truncated)
         pending = joiner.pending_offset if joiner is not None else None
         end = pending if pending is not None else self.splitter.offset
         return Framed(lines, offsets, truncated, end, read, read - len(lines))
-
-    def _join(self, lines, offsets, truncated, flush):
-        joiner = self.joiner
-        events, starts, cut = joiner.feed(lines, offsets, truncated)
-        if flush:
-            more, more_starts, more_cut = joiner.flush()
-            if more:
-                if more_cut:
-                    cut = (cut or set()) | {len(events) + i for i in more_cut}
-                if starts is not None and more_starts is not None:
-                    starts = starts + more_starts
-                events = events + more
-        return events, starts, cut
 
     def _filter(self, lines, offsets, truncated):
         include, exclude = self.include, self.exclude

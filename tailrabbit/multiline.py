@@ -97,9 +97,10 @@ class EventJoiner:
         """Offset of the held event's first byte (None when nothing is held)."""
         return self._offset if self._lines else None
 
-    def feed(self, lines, offsets=None, truncated=None):
+    def feed(self, lines, offsets=None, truncated=None, final=False):
         """Complete events of `lines`: (events, their offsets or None, truncated indexes
-        or None). Blank lines with no event before them are skipped (nothing to join)."""
+        or None). Blank lines with no event before them are skipped (nothing to join).
+        `final`: the stream ended or went quiet, the event held is complete too."""
         events, starts, cut = [], [] if offsets is not None else None, set()
         is_start = self.is_start
         for index, line in enumerate(lines):
@@ -120,14 +121,13 @@ class EventJoiner:
             self._bytes += len(line) + 1
             if truncated and index in truncated:
                 self._truncated = True
+        if final and self._lines:
+            self._emit(events, starts, cut, cut_short=False)
         return events, starts, cut or None
 
     def flush(self):
         """The held event as a finished one (the stream ended or went quiet)."""
-        events, starts, cut = [], [] if self._offset is not None else None, set()
-        if self._lines:
-            self._emit(events, starts, cut, cut_short=False)
-        return events, starts, cut or None
+        return self.feed([], [] if self._offset is not None else None, final=True)
 
     def _emit(self, events, starts, cut, cut_short):
         if cut_short or self._truncated:

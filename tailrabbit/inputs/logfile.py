@@ -211,10 +211,11 @@ class FileInput(Input):
         return tailer
 
     def _read_current(self, tailer, now):
-        if (tailer.size() < tailer.read_pos
+        size = tailer.size()
+        if (size < tailer.read_pos
                 or not same_content_start(tailer.fd, tailer.record.identity)):
             self._truncated(tailer, now)     # shorter, or rewritten past our offset
-        elif tailer.size() > tailer.read_pos:
+        elif size > tailer.read_pos:
             # The writer moved on to the new file at this path: a multiline event held
             # from the file rotated away is complete, and goes out before the new lines.
             for old in self._draining:

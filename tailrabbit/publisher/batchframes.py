@@ -74,7 +74,7 @@ class BatchEncoder(RouteEncoder):
         # Multiline events hold "\n"s, so a batch of them cannot be split on "\n": the
         # header `lengths` gives each event's bytes. Like `truncated`, it is about the
         # body, not metadata: sent whatever `headers` says.
-        self.send_lengths = self.batched and getattr(input_settings, "joins_lines", False)
+        self.send_lengths = self.batched and input_settings.joins_lines
         flags = PROPERTY_FLAGS | (FLAG_CONTENT_ENCODING if self.gzip else 0)
         encoding = _shortstr("gzip") if self.gzip else b""
         self.table_head = struct.pack(">H", flags) + _shortstr(CONTENT_TYPE) + encoding
