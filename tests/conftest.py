@@ -7,6 +7,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from helpers import Broker, Tailrabbit, base_config, unique, write_config  # noqa: E402
 
+CLUSTER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster")
+
+
+def pytest_collection_modifyitems(items):
+    """The cluster tests share one 3-node cluster (a session fixture): with pytest-xdist
+    (pytest.ini: -n 4 --dist loadgroup) they all go to one worker, so it starts once.
+    Modules with a broker node of their own mark themselves the same way."""
+    for item in items:
+        if str(item.path).startswith(CLUSTER_DIR + os.sep):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+
 
 @pytest.fixture
 def broker():

@@ -40,6 +40,17 @@ def reconnects(proc):
     return out
 
 
+def parked_retries(proc):
+    """[(epoch seconds, announced retry delay)] of each input_parked event ("..., retrying
+    in 0.3 s"): when tailrabbit set an input aside and when it said it would try again."""
+    out = []
+    for stamp, _level, event, message in log_events(proc):
+        match = re.search(r"retrying in ([\d.]+) s", message) if event == "input_parked" else None
+        if match:
+            out.append((stamp, float(match.group(1))))
+    return out
+
+
 def unconfirmed_at_losses(proc):
     """Lines tailrabbit had to publish again, summed over its connection losses."""
     return sum(int(m) for m in re.findall(r"lost: .*?; (\d+) lines to publish again",

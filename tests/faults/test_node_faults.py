@@ -12,8 +12,10 @@ from faults.rabbit_node import PrivateNode
 from helpers import Broker, LineWriter, base_config, check_at_least_once, wait_for
 from integration.test_fifo import open_writer
 
-pytestmark = pytest.mark.skipif(not shutil.which("rabbitmq-server"),
-                                reason="rabbitmq-server is not installed")
+# one xdist worker runs this module: its broker node (module scope) starts once
+pytestmark = [pytest.mark.skipif(not shutil.which("rabbitmq-server"),
+                                 reason="rabbitmq-server is not installed"),
+              pytest.mark.xdist_group("node_faults")]
 
 
 @pytest.fixture(scope="module")

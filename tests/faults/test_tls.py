@@ -12,9 +12,11 @@ from faults.rabbit_node import PrivateNode, free_port, port_open
 from helpers import Broker, base_config, run_cli, wait_for, write_config
 from integration.test_fifo import open_writer
 
-pytestmark = pytest.mark.skipif(not (shutil.which("rabbitmq-server") and
-                                     shutil.which("openssl")),
-                                reason="needs rabbitmq-server and openssl")
+# one xdist worker runs this module: its broker node (module scope) starts once
+pytestmark = [pytest.mark.skipif(not (shutil.which("rabbitmq-server") and
+                                      shutil.which("openssl")),
+                                 reason="needs rabbitmq-server and openssl"),
+              pytest.mark.xdist_group("tls")]
 
 
 def openssl(*args, cwd):

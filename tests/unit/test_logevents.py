@@ -280,11 +280,13 @@ def json_lines(emit, level=logging.DEBUG):
     handler.addFilter(EventDefaults())
     root = logging.getLogger()
     old_level, root.level = root.level, level
-    root.addHandler(handler)
+    # ours alone: pytest's capture handlers would put the records in the test report, and
+    # pytest-xdist cannot send a report with a non-UTF-8 path (a surrogate) to its master
+    others, root.handlers = root.handlers, [handler]
     try:
         emit()
     finally:
-        root.removeHandler(handler)
+        root.handlers = others
         root.level = old_level
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
