@@ -6,8 +6,8 @@ import time
 
 from helpers import unique, wait_for
 from integration.test_fifo import open_writer
-from cluster.traffic import (LOG_FORMAT, Consumer, TimedWriter, declare_on, parked_retries,
-                             reconnects, report, unconfirmed_at_losses)
+from cluster.traffic import (LOG_FORMAT, Consumer, TimedWriter, declare_on, log_events,
+                             parked_retries, reconnects, report, unconfirmed_at_losses)
 
 RATE, COUNT = 1000, 8000
 
@@ -53,17 +53,19 @@ def test_killing_the_connected_node_loses_nothing_and_reconnects_to_the_next_at_
                         stall_s=consumer.longest_gap(), longest_write_s=writer.longest_write)
     assert duplicates <= unconfirmed_at_losses(proc)
     assert writer.longest_write < 0.5             # the FIFO writer was never blocked
-    # The new leader nacks until it is elected (0.3-1.3 s seen here: the broker's Raft
-    # timing, not ours). tailrabbit retries a young connection's nacks at once-ish (first
-    # retry <= 0.25 s, not the 1-2 s of a full queue: delivery resumed 1.3-2.0 s after the
-    # kill before that), and delivery resumes as soon as the retry after the last nack is
-    # due: within its announced delay plus a reconnect and a confirm (0.5 s).
+    # The new leader nacks until it is elected (0.3-2.5 s seen here: the broker's Raft
+    # timing under load, not ours). tailrabbit parks the input and retries a young
+    # connection's nacks at once-ish (first retry <= 0.25 s, not the 1-2 s of a full
+    # queue: delivery resumed 1.3-2.0 s after the kill before that). A retry waits for the
+    # confirms (or nacks) of lines still in flight, which come only with a leader; once the
+    # retry's connection is up, delivery resumes within a publish and a confirm.
     retries = parked_retries(proc)
     resumed_at = epoch_minus_monotonic + killed + consumer.resumed(killed, at_kill)
     if retries:
         assert retries[0][1] <= 0.25, proc.log()
-        last_nack, last_delay = retries[-1]
-        assert resumed_at <= last_nack + last_delay + 0.5, proc.log()
+        retried_at = max(stamp for stamp, _level, event, _message in log_events(proc)
+                         if event == "connected")
+        assert retried_at >= retries[-1][0] and resumed_at <= retried_at + 1.0, proc.log()
     else:                                           # elected before the first publish
         assert consumer.resumed(killed, at_kill) < 1.0
 
