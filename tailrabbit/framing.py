@@ -47,6 +47,10 @@ class Framer:
         """First byte not consumed by the splitter (an unterminated line is not)."""
         return self.splitter.offset
 
+    def skip_to_next_line(self):
+        """The stream starts inside a line: its rest is not a line (splitter.py)."""
+        self.splitter.skip_to_next_line()
+
     def deadline(self):
         """When the held event is due (multiline_timeout after it last grew), or None."""
         if self.joiner is None or not self.joiner.holds:

@@ -4,6 +4,11 @@ The body of a message is the line's bytes without its trailing "\n". "\r", tabs,
 invalid UTF-8 pass unchanged; empty lines are skipped (they still advance the offset).
 Lines longer than `max_line_bytes` are cut there, flagged truncated, and the rest up to the
 next "\n" is skipped, even when it arrives over several reads.
+
+A splitter started inside a line (a file resumed at an offset whose previous byte is not
+"\n": a checkpoint inside the skipped rest of a cut line, start_at = end while the writer
+is mid-line) is put in that skipping state with `skip_to_next_line()`: what comes before
+the next "\n" is the rest of a line that started before us, never a line of its own.
 """
 
 from itertools import accumulate
@@ -21,6 +26,11 @@ class LineSplitter:
         self.offset = offset          # stream offset of the first byte not yet consumed
         self._partial = b""           # bytes of an unterminated line, not yet consumed
         self._skipping = False        # inside the discarded rest of a truncated line
+
+    def skip_to_next_line(self):
+        """Discard the bytes up to and including the next "\n" (we start inside a line)."""
+        self._partial = b""
+        self._skipping = True
 
     def feed(self, chunk, want_offsets=False):
         """Split `chunk` into (lines, offsets or None, set of truncated indexes or None).

@@ -31,6 +31,11 @@ class FileTailer:
         self.framer = new_framer(offset)
         self.read_pos = offset        # bytes read so far (the splitter may hold a partial)
         self.tail = os.pread(fd, min(offset, TAIL_BYTES), max(0, offset - TAIL_BYTES))
+        if self.tail[-1:] not in (b"", b"\n"):
+            # Lines start after a "\n": an offset inside a line (a checkpoint in the skipped
+            # rest of a line cut at max_line_bytes, start_at = end mid-line) is followed by
+            # the rest of a line, which is skipped, not shipped as a line of its own.
+            self.framer.skip_to_next_line()
         self.last_growth = 0.0
 
     @property

@@ -45,3 +45,19 @@ def test_flush_after_a_truncated_tail_gives_nothing_more():
     lines, _, truncated = feed_all(splitter, [b"abcdef"])
     assert lines == [b"abc"] and truncated == {0}
     assert splitter.flush() is None
+
+
+def test_a_splitter_started_inside_a_line_skips_its_rest_across_reads():
+    splitter = LineSplitter(4, offset=10)
+    splitter.skip_to_next_line()
+    lines, offsets, truncated = feed_all(splitter, [b"xx", b"xxxx", b"x\nok\n\nabcdefg\nz"])
+    assert lines == [b"ok", b"abcd"] and offsets == [18, 22] and truncated == {1}
+    assert splitter.offset == 30
+    assert splitter.flush() == (b"z", 30)
+
+
+def test_a_splitter_started_inside_a_line_that_never_ends_gives_nothing():
+    splitter = LineSplitter(100, offset=3)
+    splitter.skip_to_next_line()
+    assert splitter.feed(b"rest") == ([], None, None)
+    assert splitter.offset == 7 and splitter.flush() is None

@@ -68,3 +68,25 @@ def test_end_event_and_restart_at(tmp_path):
     assert lines_of(tailer.read(2.0)) == []
     assert lines_of(tailer.flush()) == [b"S one\n more\npartial"]
     tailer.close()
+
+
+def test_an_offset_inside_a_line_skips_the_rest_of_that_line(tmp_path):
+    # a checkpoint inside the skipped rest of a cut line; start_at = end mid-line
+    tailer, _ = tailer_of(tmp_path, b"first\nxxxxxxxxxxyyy\nnext\n", offset=12,
+                          max_line_bytes=4)
+    pairs = list(tailer.read(1.0))
+    assert lines_of(pairs) == [b"next"] and pairs[-1][0].offsets == [20]
+    tailer.close()
+
+
+def test_an_offset_inside_a_line_skips_it_before_an_event_too(tmp_path):
+    tailer, _ = tailer_of(tmp_path, b"S one\n more\nS two\n", offset=8, multiline_start="S")
+    assert lines_of(tailer.read(1.0)) == []
+    assert lines_of(tailer.flush()) == [b"S two"]
+    tailer.close()
+
+
+def test_an_offset_at_a_line_start_skips_nothing(tmp_path):
+    tailer, _ = tailer_of(tmp_path, b"one\ntwo\n", offset=4)
+    assert lines_of(tailer.read(1.0)) == [b"two"]
+    tailer.close()

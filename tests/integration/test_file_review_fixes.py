@@ -1,0 +1,127 @@
+"""File input: scenarios of the hostile review (tests/integration/test_review_files.py)
+that were fixed, each against the real broker, bodies compared byte for byte.
+
+  - an offset whose previous byte is not "\n" (a checkpoint inside the skipped rest of a
+    line cut at max_line_bytes, a copytruncate copy read from there, start_at = end while
+    the writer is mid-line) starts skipping to the next line: no piece of a line ships.
+
+Where a race with the 1 s poll has to be won by the writer, the tailrabbit process is
+held with SIGSTOP while the files change and let go with SIGCONT.
+"""
+
+import json
+import os
+import shutil
+import signal
+
+from helpers import wait_for
+
+
+def file_input(config, queue, path, **extra):
+    config["input:api"] = {"type": "file", "path": path, "queue": queue,
+                           "start_at": "beginning", "rotate_wait": 1, **extra}
+    return config
+
+
+def append(path, data):
+    with open(path, "ab") as handle:
+        handle.write(data)
+
+
+def saved_offset(state_dir, path, name="api"):
+    """The saved offset of the file at `path` now (matched by inode), or None."""
+    st = os.stat(path)
+    try:
+        with open(os.path.join(state_dir, f"checkpoints-{name}.json")) as handle:
+            entries = json.load(handle)["files"]
+    except (OSError, ValueError):
+        return None
+    for entry in entries:
+        if (entry["dev"], entry["ino"]) == (st.st_dev, st.st_ino):
+            return entry["offset"]
+    return None
+
+
+def wait_saved(state_dir, path, offset, timeout=30.0):
+    """Until the checkpoint of the file at `path` is saved at `offset`."""
+    wait_for(lambda: saved_offset(state_dir, path) == offset, timeout,
+             message=f"checkpoint of {path} at {offset} (have "
+                     f"{saved_offset(state_dir, path)})")
+
+
+class Held:
+    """SIGSTOP the process for the block; SIGCONT after, whatever happens."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def __enter__(self):
+        self.proc.signal(signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.signal(signal.SIGCONT)
+
+
+# ---- an offset inside a line ------------------------------------------------------------
+
+def test_a_cut_long_line_is_not_shipped_again_in_pieces_after_a_restart(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """A line over max_line_bytes is published cut, and its rest is skipped up to the
+    next newline. If the checkpoint lands inside the skipped rest, a restart must not
+    publish that rest as a line of its own."""
+    path = str(tmp_path / "api.log")
+    append(path, b"first\n" + b"x" * 40)              # the long line, still being written
+    config = file_input(config, queue_name, path, max_line_bytes=16)
+    first = tailrabbit_factory(config, name="first")
+    broker.wait_depth(queue_name, 2)                  # first, and the cut x * 16
+    wait_saved(state_dir, path, 46)                   # the checkpoint: inside the line
+    assert first.stop() == 0, first.log()
+    append(path, b"yyyy\nnext\n")                     # the long line ends; one more
+    second = tailrabbit_factory(config, name="second")
+    wait_saved(state_dir, path, os.path.getsize(path))
+    assert second.stop() == 0, second.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"first", b"x" * 16, b"next"]
+
+
+def test_copytruncate_inside_a_cut_long_line_ships_no_piece_of_it(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """The copytruncate copy is read from where the original was consumed: inside the
+    skipped rest of a cut line, the rest must still be skipped."""
+    path = str(tmp_path / "api.log")
+    append(path, b"first\n" + b"x" * 40)
+    proc = tailrabbit_factory(file_input(config, queue_name, path, max_line_bytes=16))
+    broker.wait_depth(queue_name, 2)
+    wait_saved(state_dir, path, 46)
+    with Held(proc):
+        append(path, b"yyyy\nafter\n")               # the long line ends, then one more
+        shutil.copyfile(path, path + ".1")            # logrotate copytruncate
+        os.truncate(path, 0)
+        append(path, b"new\n")
+    proc.wait_for_event("file_copytruncated")
+    wait_saved(state_dir, path, 4)
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"first", b"x" * 16, b"after", b"new"]
+
+
+def test_start_at_end_never_ships_the_rest_of_a_line_being_written(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """First start, start_at = end, while the app is in the middle of a line (a buffered
+    writer flushes at block boundaries, not at newlines). The end is inside that line:
+    the rest of it is not a line. start_at = end ships only lines that start after the
+    first start (the rest of "partial line" is skipped, as after a checkpoint inside a
+    line), so only "new" arrives."""
+    path = str(tmp_path / "api.log")
+    append(path, b"old 1\nold 2\npart")
+    config["input:api"] = {"type": "file", "path": path, "queue": queue_name,
+                           "start_at": "end"}
+    proc = tailrabbit_factory(config)
+    wait_for(lambda: os.path.exists(os.path.join(state_dir, "checkpoints-api.json")),
+             message="the input's first poll")
+    append(path, b"ial line\nnew\n")
+    wait_saved(state_dir, path, os.path.getsize(path))
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"new"], f"a piece of a line: {bodies}"
