@@ -170,6 +170,10 @@ class CheckpointStore:
             return None
         if not same_content_start(fd, record.identity):
             return None
+        # in use from now: a record last seen longer ago than EXPIRE_SECONDS (a long
+        # downtime) must not expire at a save during the first, long poll of its file
+        record.seen = time.time()
+        self.dirty = True
         if identity.length > record.identity.length:
             record.identity = identity
             self.dirty = True

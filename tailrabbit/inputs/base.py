@@ -157,7 +157,9 @@ def nb_read(fd, size, deadline=None):
 
 
 def blocking_read(fd, size, deadline=None):
-    """For regular files, which never block: read, then let other greenlets run."""
-    data = os.read(fd, size)
+    """For regular files, which never block: let other greenlets run, then read. In that
+    order: a kill (a stop, a reload) at the yield must not throw away bytes already taken
+    from the file offset, which stdin shares with nobody to give them back (a SIGTERM
+    lost one 256 KiB chunk of a redirected file that way)."""
     gevent.sleep(0)
-    return data
+    return os.read(fd, size)

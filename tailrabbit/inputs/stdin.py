@@ -4,6 +4,7 @@ The tail without a final newline is published too: `tailrabbit -c conf < file` i
 load that ends, and the daemon exits once every line is confirmed.
 """
 
+import collections
 import fcntl
 import os
 import stat
@@ -13,6 +14,9 @@ import gevent.os
 from tailrabbit.inputs.base import Input, blocking_read
 
 FILE_CHUNK = 1 << 18
+
+_flags_before = {}                      # fd -> its flags before the first reader
+_readers = collections.Counter()        # fd -> readers running on it
 
 
 class StdinInput(Input):
@@ -31,10 +35,21 @@ class StdinInput(Input):
         if stat.S_ISREG(mode):
             self.pump(self.fd, self.new_framer(), read=blocking_read, chunk=FILE_CHUNK)
         else:
-            flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
-            gevent.os.make_nonblocking(self.fd)
-            try:
-                self.pump(self.fd, self.new_framer())
-            finally:   # a terminal's flags are shared with the shell: give them back
-                fcntl.fcntl(self.fd, fcntl.F_SETFL, flags)
+            self._pump_nonblocking()
         self.finished = True
+
+    def _pump_nonblocking(self):
+        """A terminal's or pipe's flags are shared with the shell: they are given back when
+        the last reader of the descriptor ends. Not by each reader: a reload starts the
+        new reader before it stops the old one, and the old one's restore made the
+        descriptor blocking under the new one (a blocking read in the hub froze the
+        daemon)."""
+        _flags_before.setdefault(self.fd, fcntl.fcntl(self.fd, fcntl.F_GETFL))
+        _readers[self.fd] += 1
+        gevent.os.make_nonblocking(self.fd)
+        try:
+            self.pump(self.fd, self.new_framer())
+        finally:
+            _readers[self.fd] -= 1
+            if not _readers[self.fd]:
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, _flags_before.pop(self.fd))
