@@ -29,6 +29,10 @@ connection_lost = Event(
     "connection_lost", WARNING,
     "connection to {address} lost: {reason}; {count} lines to publish again",
     "address reason count", LOGGER)
+hosts_all_dropped = Event(
+    "hosts_all_dropped", WARNING,
+    "every broker dropped the connection lately ({addresses}); retrying in {delay:.1f} s",
+    "addresses delay", LOGGER)
 connection_read_failed = Event(
     "connection_read_failed", WARNING, "reading from {address} failed: {reason}",
     "address reason", LOGGER)

@@ -134,7 +134,11 @@ class Publisher(BrokerEvents, PendingLines):
                 if lived >= BACKOFF_RESET_AFTER:
                     backoff.reset()
                 if self._hosts.lost(index, lived, BACKOFF_RESET_AFTER):
-                    gevent.sleep(backoff.next())    # every host dropped us: back off
+                    delay = backoff.next()          # every host dropped us: back off
+                    logevents.hosts_all_dropped(
+                        addresses=", ".join(f"{h}:{p}" for h, p in self._hosts.hosts),
+                        delay=delay)
+                    gevent.sleep(delay)
             finally:
                 self._resend = self._trackers.take_all() + self._resend
                 self._trackers = InputTrackers()

@@ -43,8 +43,9 @@ def test_killing_the_connected_node_loses_nothing_and_reconnects_to_the_next_at_
     (took, lost_at, now_at), = reconnects(proc)
     assert lost_at == cluster.by_name(first).address and now_at != lost_at
     # the next host at once: no backoff (its first step alone is 0.25-0.5 s; before this
-    # change 0.38-0.50 s in all), no attempt at the dead node first
-    assert took < 0.25, proc.log()
+    # change 0.38-0.50 s in all; 0.27 s seen without one on a loaded machine), no attempt
+    # at the dead node first
+    assert not proc.logged("hosts_all_dropped") and took < 1.0, proc.log()
     tried = proc.logged("connect_failed", lost_at) + proc.logged("connect_refused", lost_at)
     assert not tried, proc.log()
     duplicates = report("node loss", consumer.bodies(), writer.expected(),

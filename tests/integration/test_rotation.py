@@ -178,7 +178,10 @@ def test_sigkill_mid_file_loses_nothing(broker, config, queue_name, tailrabbit_f
     saved = offset // LINE_BYTES
     second = tailrabbit_factory(config, name="second")
     writer.join()
-    broker.wait_depth(queue_name, writer.count + held - saved)
+    try:
+        broker.wait_depth(queue_name, writer.count + held - saved, timeout=60)
+    except AssertionError as error:        # once in CI under load: say what the restart did
+        raise AssertionError(f"{error}\n{second.log()}") from None
     assert second.stop() == 0, second.log()
     duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
                                      writer.expected())
