@@ -1,5 +1,6 @@
 """Finding a log file's rotated copies by identity, among the names logrotate gives them:
-`path.1`, `path.0`, `path-20261126`, `path.1` kept uncompressed by delaycompress, ...
+`path.1`, `path.0`, `path-20261126`, `path.1` kept uncompressed by delaycompress, and
+with logrotate's `extension .log` the extension kept last: `api.1.log`, `api-20261126.log`.
 Compressed copies are skipped: their bytes are not the log's bytes. A rotated name is
 opened by the caller's `opener` (files/matches.py: no planted link followed); without one,
 a link at the name itself is not followed."""
@@ -16,15 +17,31 @@ def is_compressed(name):
     return name.endswith(COMPRESSED)
 
 
+def _stem_and_extension(path):
+    """("dir/api", ".log") for "dir/api.log"; ("dir/api.log", "") when there is none."""
+    stem, extension = os.path.splitext(path)
+    return (stem, extension) if extension and os.path.basename(stem) else (path, "")
+
+
 def looks_rotated(name, path):
     """True if `name` is one of the names rotated_names(path) can give."""
-    return name.startswith((path + ".", path + "-")) and not is_compressed(name)
+    if is_compressed(name) or name == path:
+        return False
+    stem, extension = _stem_and_extension(path)
+    return (name.startswith((path + ".", path + "-"))
+            or bool(extension) and name.endswith(extension)
+            and name.startswith((stem + ".", stem + "-")))
 
 
 def rotated_names(path):
-    """Candidate rotated copies of `path`, newest first."""
+    """Candidate rotated copies of `path`, newest first. A candidate is only a name: the
+    caller judges it by identity or content (api-v2.log fits `extension`'s pattern)."""
     names = set(glob.glob(glob.escape(path) + ".*")) | set(glob.glob(glob.escape(path) + "-*"))
-    names = [n for n in names if not is_compressed(n)]
+    stem, extension = _stem_and_extension(path)
+    if extension:
+        for pattern in (".*", "-*"):
+            names |= set(glob.glob(glob.escape(stem) + pattern + glob.escape(extension)))
+    names = [n for n in names if not is_compressed(n) and n != path]
 
     def mtime(name):
         try:

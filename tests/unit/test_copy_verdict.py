@@ -131,3 +131,17 @@ def test_rotated_names():
     assert not looks_rotated("/l/a.log", "/l/a.log")
     assert not looks_rotated("/l/a.logger", "/l/a.log")
     assert not looks_rotated("/l/b.log.1", "/l/a.log")
+    # logrotate's `extension .log` keeps the extension last
+    assert looks_rotated("/l/a.1.log", "/l/a.log")
+    assert looks_rotated("/l/a-20261127.log", "/l/a.log")
+    assert not looks_rotated("/l/a.1.log.gz", "/l/a.log")
+    assert not looks_rotated("/l/b.1.log", "/l/a.log")
+    assert not looks_rotated("/l/a.1.txt", "/l/a.log")
+
+
+def test_rotated_names_with_the_extension_kept_last(tmp_path):
+    from tailrabbit.files.rotated import rotated_names
+    for name in ("a.log", "a.log.1", "a.1.log", "a-20261127.log", "a.2.log.gz", "b.1.log"):
+        (tmp_path / name).write_bytes(b"x\n")
+    found = {os.path.basename(n) for n in rotated_names(str(tmp_path / "a.log"))}
+    assert found == {"a.log.1", "a.1.log", "a-20261127.log"}
