@@ -47,6 +47,13 @@ class Framer:
         """First byte not consumed by the splitter (an unterminated line is not)."""
         return self.splitter.offset
 
+    @property
+    def end_offset(self):
+        """Where a checkpoint may be now: the first byte of the event held, else the first
+        byte not consumed."""
+        pending = self.joiner.pending_offset if self.joiner is not None else None
+        return pending if pending is not None else self.splitter.offset
+
     def skip_to_next_line(self):
         """The stream starts inside a line: its rest is not a line (splitter.py)."""
         self.splitter.skip_to_next_line()
@@ -84,9 +91,7 @@ class Framer:
             lines, offsets, truncated = joiner.feed(lines, offsets, truncated, final=flush)
         read = len(lines)
         lines, offsets, truncated = self._filter(lines, offsets, truncated)
-        pending = joiner.pending_offset if joiner is not None else None
-        end = pending if pending is not None else self.splitter.offset
-        return Framed(lines, offsets, truncated, end, read, read - len(lines))
+        return Framed(lines, offsets, truncated, self.end_offset, read, read - len(lines))
 
     def _filter(self, lines, offsets, truncated):
         include, exclude = self.include, self.exclude

@@ -86,6 +86,13 @@ class FileTailer:
         """The file's content ends here (a copytruncate): the event held ends with it."""
         return self._out(self.framer.expire(float("inf")))
 
+    def hand_over(self, copy):
+        """`copy` (a tailer of this file's copytruncate copy: the same bytes at the same
+        offsets) goes on from where this one read: the line read in part and the event
+        held continue in it, and are not cut where we happened to stop reading."""
+        copy.framer, copy.read_pos, copy.tail = self.framer, self.read_pos, self.tail
+        self.restart_at(self.read_pos)    # this one keeps nothing of them
+
     def restart_at(self, offset):
         """The file was truncated: forget what was read beyond `offset`."""
         self.framer = self.new_framer(offset)

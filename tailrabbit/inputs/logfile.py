@@ -235,13 +235,15 @@ class FileInput(Input):
             # before it is confirmed resumes there, not in the truncated file. A copy that
             # ends before what we read of the original holds nothing unread.
             size = os.fstat(fd).st_size
-            start = tailer.consumed
-            self._take(tailer.end_event())   # an event ends with its file's content
+            # The copy goes on where we stopped reading: the event held and the line read
+            # in part continue in it; its checkpoint starts at the event held (a restart
+            # reads the whole event again from the copy).
+            carried, start = tailer, tailer.framer.end_offset
             if size < tailer.read_pos:
                 # We read past the copy's end: it holds nothing unread, and the line we
                 # hold in part is known only to us (the copy has less of it, if any).
                 self._take(tailer.flush())
-                start = size
+                carried, start = None, size
             if verified:
                 logevents.file_copytruncated(input=self.name, path=tailer.path, copy=name)
             else:
@@ -249,7 +251,7 @@ class FileInput(Input):
                 self.copies.count_skipped(skipped)
                 logevents.file_copy_assumed(input=self.name, path=tailer.path, copy=name,
                                             count=skipped, total=self.copies.skipped_lines)
-            self._drain_copy(name, fd, start, now)
+            self._drain_copy(name, fd, start, now, carried)
         else:
             logevents.file_truncated(input=self.name, path=tailer.path)
             self._take(tailer.flush())
@@ -258,11 +260,14 @@ class FileInput(Input):
         tailer.record.restart(0)
         tailer.record.identity = identify(tailer.fd)
 
-    def _drain_copy(self, name, fd, offset, now):
-        """Read a copytruncate copy from `offset` to its end; it is never read again."""
+    def _drain_copy(self, name, fd, offset, now, carried=None):
+        """Read a copytruncate copy from `offset` to its end; it is never read again.
+        `carried`: the tailer of the truncated file, whose reading goes on in the copy."""
         copy_record = self.store.add(identify(fd), name, offset)
         self.copies.forget(name)             # from now on an ordinary file at its end
         copy = FileTailer(self._new_framer, name, fd, copy_record, offset)
+        if carried is not None:
+            carried.hand_over(copy)
         self._take(copy.read(now))
         self._finish(copy)
 

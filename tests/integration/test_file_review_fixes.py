@@ -3,7 +3,9 @@ that were fixed, each against the real broker, bodies compared byte for byte.
 
   - an offset whose previous byte is not "\n" (a checkpoint inside the skipped rest of a
     line cut at max_line_bytes, a copytruncate copy read from there, start_at = end while
-    the writer is mid-line) starts skipping to the next line: no piece of a line ships.
+    the writer is mid-line) starts skipping to the next line: no piece of a line ships;
+  - a copytruncate copy is read on from where the truncated file was read, with its
+    reader's state: the event held (and a line read in part) continue in the copy.
 
 Where a race with the 1 s poll has to be won by the writer, the tailrabbit process is
 held with SIGSTOP while the files change and let go with SIGCONT.
@@ -125,3 +127,29 @@ def test_start_at_end_never_ships_the_rest_of_a_line_being_written(
     assert proc.stop() == 0, proc.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert bodies == [b"new"], f"a piece of a line: {bodies}"
+
+
+# ---- multiline across a copytruncate ---------------------------------------------------
+
+def test_an_event_continued_in_the_copytruncate_copy_arrives_whole(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """The event held when the file is copytruncated goes on in the copy (lines written
+    after our last read, before the copy): the copy is the same content, the event must
+    not be cut at the point where we happened to have read."""
+    path = str(tmp_path / "api.log")
+    append(path, b"0 zero\n1 start\n  a\n")
+    proc = tailrabbit_factory(file_input(config, queue_name, path, multiline_start=r"\d ",
+                                         multiline_timeout=30))
+    broker.wait_depth(queue_name, 1)                  # "0 zero"; "1 start" is held
+    wait_saved(state_dir, path, 7)
+    with Held(proc):
+        append(path, b"  b\n  c\n2 next\n")         # the event goes on, one more event
+        shutil.copyfile(path, path + ".1")            # logrotate copytruncate
+        os.truncate(path, 0)
+        append(path, b"3 new\n4 more\n")
+    proc.wait_for_event("file_copytruncated")
+    wait_saved(state_dir, path, 6)                    # "3 new" confirmed, "4 more" held
+    wait_saved(state_dir, path + ".1", os.path.getsize(path + ".1"))
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"0 zero", b"1 start\n  a\n  b\n  c", b"2 next", b"3 new"]

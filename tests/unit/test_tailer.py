@@ -90,3 +90,24 @@ def test_an_offset_at_a_line_start_skips_nothing(tmp_path):
     tailer, _ = tailer_of(tmp_path, b"one\ntwo\n", offset=4)
     assert lines_of(tailer.read(1.0)) == [b"two"]
     tailer.close()
+
+
+def test_hand_over_continues_the_event_and_the_partial_line_in_the_copy(tmp_path):
+    tailer, path = tailer_of(tmp_path, b"S zero\nS one\n a\n b", multiline_start="S")
+    assert lines_of(tailer.read(1.0)) == [b"S zero"]
+    copy_path = tmp_path / "a.log.1"                  # copytruncate, after more lines
+    copy_path.write_bytes(b"S zero\nS one\n a\n b\n c\nS two\n")
+    copy_fd = os.open(copy_path, os.O_RDONLY)
+    copy_record = CheckpointStore(str(tmp_path), "api").add(
+        identify(copy_fd), str(copy_path), tailer.framer.end_offset)
+    assert copy_record.offset == len(b"S zero\n")          # at the event held
+    copy = FileTailer(tailer.new_framer, str(copy_path), copy_fd, copy_record, 7)
+    tailer.hand_over(copy)
+    pairs = list(copy.read(2.0))
+    assert lines_of(pairs) == [b"S one\n a\n b\n c"]
+    assert pairs[0][0].offsets == [7] and pairs[0][1].record is copy_record
+    assert lines_of(copy.flush()) == [b"S two"]
+    assert copy_record.read_end == os.path.getsize(copy_path)
+    assert lines_of(tailer.flush()) == []                  # the original keeps nothing
+    copy.close()
+    tailer.close()
