@@ -60,6 +60,19 @@ class ConfirmTracker:
         Batches are released in publish order, so it is the first one."""
         return self._in_flight[0][1].timestamp if self._in_flight else None
 
+    def take_from(self, tag):
+        """The batches holding `tag` or a later one, in publish order (a nack of `tag`:
+        to publish again). Earlier ones stay: the broker stored them and their acks may
+        still come (a queue at its reject-publish limit nacks a line at once and acks the
+        ones it took after their fsync)."""
+        kept = deque(item for item in self._in_flight if item[0] < tag)
+        taken = [batch for last, batch in self._in_flight if last >= tag]
+        self._in_flight = kept
+        for batch in taken:
+            self.outstanding -= len(batch.lines)
+            self.outstanding_bytes -= batch.nbytes
+        return taken
+
     def take_all(self):
         """Every batch not yet confirmed, in publish order (to publish again)."""
         batches = [batch for _, batch in self._in_flight]
@@ -104,6 +117,12 @@ class InputTrackers:
         """Every unconfirmed batch of `name`, in publish order; its channel is forgotten."""
         tracker = self._trackers.pop(name, None)
         return tracker.take_all() if tracker is not None else []
+
+    def take_from(self, name, tag):
+        """`name`'s batches holding delivery tag `tag` or a later one; its channel is kept
+        (the acks of its earlier lines still count)."""
+        tracker = self._trackers.get(name)
+        return tracker.take_from(tag) if tracker is not None else []
 
     def batches(self):
         return [batch for tracker in self._trackers.values() for batch in tracker.batches()]

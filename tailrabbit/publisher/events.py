@@ -35,13 +35,19 @@ class BrokerEvents:
         """Not stored (a full queue with x-overflow = reject-publish; the lines in flight
         to a classic queue whose node died): never counted as confirmed; the input is
         parked, its lines go again, in order, when retried."""
-        if self._live():
-            opened = getattr(self._session, "opened_at", None) or 0.0
-            young = time.monotonic() - opened < YOUNG_SESSION
-            self._park(name, f"the broker refused (nack) delivery tag {delivery_tag}"
-                       f"{' and earlier' if multiple else ''} (a full queue, a quorum "
-                       f"queue electing a leader, the node of a classic queue gone?)",
-                       *((ELECTION_RETRY_FIRST,) if young else ()))
+        if not self._live():
+            return
+        if name in self._parking:       # a later nack of lines kept for their acks
+            self._set_aside(name, self._trackers.take_from(name, 1 if multiple
+                                                           else delivery_tag))
+            return
+        opened = getattr(self._session, "opened_at", None) or 0.0
+        young = time.monotonic() - opened < YOUNG_SESSION
+        self._park(name, f"the broker refused (nack) delivery tag {delivery_tag}"
+                   f"{' and earlier' if multiple else ''} (a full queue, a quorum "
+                   f"queue electing a leader, the node of a classic queue gone?)",
+                   *((ELECTION_RETRY_FIRST,) if young else ()),
+                   nacked_from=1 if multiple else delivery_tag)
 
     def on_return(self, name, exc, exchange, routing_key, message):
         """An unroutable line (its queue deleted or unbound). The broker acks it right
@@ -49,14 +55,18 @@ class BrokerEvents:
         confirms nothing; the retry declares and binds the queue again."""
         if name in self.stats.inputs:
             self.stats.of(name).returned += 1
-        if self._live():
+        if self._live() and name in self._parking:     # kept for acks since a nack:
+            self._set_aside(name, self._trackers.take(name))   # that ack confirms nothing
+        elif self._live():
             self._park(name, f"a line came back unroutable: exchange {exchange!r}, "
                        f"routing key {routing_key!r} ({describe(exc)})")
 
     def on_channel_closed(self, name, error):
         """The broker closed this input's channel (its exchange is gone, a line is over
         max_message_size, ...): only this input is affected."""
-        if self._live():
+        if self._live() and name in self._parking:     # no ack will come on it now
+            self._set_aside(name, self._trackers.take(name))
+        elif self._live():
             self._park(name, f"the broker closed its channel: {describe(error)}")
 
     def on_blocked(self, reason):
@@ -71,6 +81,15 @@ class BrokerEvents:
 
     # ---- their effects (called here and by the publish loop) -------------------------
 
+    def _set_aside(self, name, batches):
+        """Put `batches` of `name` (older than any of its batches set aside already) to
+        publish again, before those: each input's lines keep their order."""
+        if not batches:
+            return
+        at = next((i for i, batch in enumerate(self._resend) if batch.input == name),
+                  len(self._resend))
+        self._resend[at:at] = batches
+
     def _release(self, batches):
         """Confirmed batches: counted, their input's route proven, checkpoints told."""
         for batch in batches:
@@ -80,14 +99,19 @@ class BrokerEvents:
                 self.on_confirmed(batch)
         self.progress.set()
 
-    def _park(self, name, reason, first=None):
+    def _park(self, name, reason, first=None, nacked_from=None):
         """Hold `name` back: its unconfirmed lines wait, in order, before its buffered
         ones; nothing of it is published until a reconnect retries it. `first`: its
-        first retry delay (None: parking's default, a route failure's)."""
+        first retry delay (None: parking's default, a route failure's). `nacked_from`: a
+        nack's delivery tag; the lines before it keep waiting for their acks (without
+        this, every retry against a queue at its reject-publish limit published its head
+        again: 250 messages, 50 distinct lines, in 5 rounds), else its channel is
+        forgotten (a return's ack confirms nothing)."""
         if name in self._parking:
             return
-        taken = self._trackers.take(name)
-        self._resend.extend(taken)
+        taken = (self._trackers.take(name) if nacked_from is None
+                 else self._trackers.take_from(name, nacked_from))
+        self._set_aside(name, taken)
         delay = self._parking.park(name, reason, first)
         self.buffer.hold_back(self._parking.reasons)
         logevents.input_parked(input=name, reason=reason, delay=delay,

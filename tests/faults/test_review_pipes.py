@@ -374,7 +374,7 @@ def consume_until(queue, wanted, timeout):
     return bodies
 
 
-@pytest.mark.xfail(strict=True, reason="known: a park sets aside every unconfirmed batch and drops the late acks of lines before the nacked one (events.py, confirms.py take), so the head is republished at each retry")
+@pytest.mark.xfail(strict=True, reason="known: a nack sets aside the whole batch (one read) that holds the nacked tag, the lines before it in that batch included; batches before it now wait for their acks, splitting a batch at the tag is left")
 def test_a_full_reject_publish_queue_drained_between_retries_lets_the_input_progress(
         broker, config, queue_name, tailrabbit_factory, tmp_path):
     """A durable queue at x-max-length with reject-publish, a consumer that empties it now

@@ -84,3 +84,16 @@ def test_a_batch_of_many_lines_in_few_messages_takes_one_tag_per_message():
     trackers.add(batch(100, "a"), 1)
     trackers.add(batch(5, "a"))
     assert trackers.ack("a", 1, True) != [] and trackers.outstanding == 5
+
+
+def test_a_nack_takes_the_batches_from_the_nacked_tag_and_earlier_ones_wait_for_acks():
+    from tailrabbit.publisher.confirms import InputTrackers
+    trackers = InputTrackers()
+    first, second, third = batch(10, "a"), batch(10, "a"), batch(10, "a")
+    for b in (first, second, third):
+        trackers.add(b)                               # tags 1-10, 11-20, 21-30
+    assert trackers.take_from("a", 15) == [second, third]
+    assert trackers.outstanding == 10
+    assert trackers.ack("a", 10, True) == [first]     # the late ack of a stored line counts
+    assert trackers.outstanding == 0
+    assert trackers.take_from("a", 1) == [] and trackers.take_from("b", 1) == []

@@ -195,3 +195,16 @@ def test_a_planned_reconnect_keeps_sending_heartbeats_while_it_waits(monkeypatch
     gaps = [b - a for a, b in zip(beats, beats[1:])]
     assert session.heartbeats, "no heartbeat in 2.2 s with a 1 s heartbeat"
     assert max(gaps) <= 1.0, gaps                 # one per interval at least
+
+
+def test_a_later_nack_of_lines_kept_for_their_acks_sets_them_before_the_parked_ones():
+    """A nack of tag 15 parks the input and sets aside the batch holding it and what
+    follows; the batch before it waits for its ack. If that one is nacked too, it goes
+    before them: the input's lines keep their order when published again."""
+    pub, session = publisher("a")
+    first, second = batch("a", 10), batch("a", 10)
+    pub._write(session, [first, second])                  # tags 1-10, 11-20
+    pub.on_nack("a", 15, False)
+    assert pub._resend == [second] and "a" in pub._parking
+    pub.on_nack("a", 5, False)
+    assert pub._resend == [first, second]
