@@ -281,7 +281,9 @@ class FileInput(Input):
             name, fd = open_rotated(record.path, record.identity, record.offset + 1,
                                     same_inode=True, opener=self.matches.open)
             if fd is not None:                    # renamed: the same file, resume in it
-                tailer = FileTailer(self._new_framer, name, fd, record, record.offset)
+                # Under the path it was followed at, like a file rotated while we run: its
+                # event held ends when the writer's new file there grows (_read_current).
+                tailer = FileTailer(self._new_framer, record.path, fd, record, record.offset)
                 tailer.last_growth = now
                 self._draining.append(tailer)
             else:

@@ -5,7 +5,9 @@ that were fixed, each against the real broker, bodies compared byte for byte.
     line cut at max_line_bytes, a copytruncate copy read from there, start_at = end while
     the writer is mid-line) starts skipping to the next line: no piece of a line ships;
   - a copytruncate copy is read on from where the truncated file was read, with its
-    reader's state: the event held (and a line read in part) continue in the copy.
+    reader's state: the event held (and a line read in part) continue in the copy;
+  - a file rotated while stopped is read under the path it was followed at: its event
+    held ends, before the new file's, when the writer's new file grows.
 
 Where a race with the 1 s poll has to be won by the writer, the tailrabbit process is
 held with SIGSTOP while the files change and let go with SIGCONT.
@@ -153,3 +155,31 @@ def test_an_event_continued_in_the_copytruncate_copy_arrives_whole(
     assert proc.stop() == 0, proc.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert bodies == [b"0 zero", b"1 start\n  a\n  b\n  c", b"2 next", b"3 new"]
+
+
+# ---- multiline across a rotation while stopped ------------------------------------------
+
+def test_an_event_of_a_file_rotated_while_stopped_goes_before_the_new_files_events(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """The old file is read to its end before the new one (CONTRACT): its last event,
+    held at the stop, completes when the writer has moved on to the new file, and goes
+    out before the new file's events, as it does when the rotation happens while
+    tailrabbit runs."""
+    path = str(tmp_path / "api.log")
+    append(path, b"0 zero\n1 start\n  cont\n")
+    config = file_input(config, queue_name, path, multiline_start=r"\d ",
+                        multiline_timeout=30)
+    first = tailrabbit_factory(config, name="first")
+    broker.wait_depth(queue_name, 1)                  # "0 zero"; "1 start" is held
+    wait_saved(state_dir, path, 7)
+    assert first.stop() == 0, first.log()
+    os.rename(path, path + ".1")                      # logrotate create, while stopped
+    append(path, b"2 next\n3 more\n")
+    second = tailrabbit_factory(config, name="second")
+    second.wait_for_event("file_rotated_while_stopped")
+    wait_saved(state_dir, path + ".1", os.path.getsize(path + ".1"))
+    append(path, b"4 end\n")                          # "3 more" is complete
+    wait_saved(state_dir, path, os.path.getsize(path) - len(b"4 end\n"))
+    assert second.stop() == 0, second.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"0 zero", b"1 start\n  cont", b"2 next", b"3 more"]
