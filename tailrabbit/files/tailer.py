@@ -20,6 +20,7 @@ from tailrabbit.marks import FilePosition
 READ_CHUNK = 1 << 18
 TAIL_BYTES = 32768   # the last bytes read: to recognise a copytruncate copy of this file,
                      # even one that ends a few lines before what we read
+CHECK_BYTES = 256    # of them, compared with the file at each poll (rewritten())
 
 
 class FileTailer:
@@ -45,6 +46,14 @@ class FileTailer:
 
     def size(self):
         return os.fstat(self.fd).st_size
+
+    def rewritten(self):
+        """True if the bytes just before our offset are no longer those we read: the file
+        was truncated and written again past our offset (a constant header longer than
+        the fingerprint, the same size or larger, hides it otherwise)."""
+        count = min(len(self.tail), CHECK_BYTES)
+        return bool(count) and (os.pread(self.fd, count, self.read_pos - count)
+                                != self.tail[-count:])
 
     def read(self, now, fd=None):
         """Yield what was appended since the last call, a chunk at a time.

@@ -212,7 +212,7 @@ class FileInput(Input):
 
     def _read_current(self, tailer, now):
         size = tailer.size()
-        if (size < tailer.read_pos
+        if (size < tailer.read_pos or tailer.rewritten()
                 or not same_content_start(tailer.fd, tailer.record.identity)):
             self._truncated(tailer, now)     # shorter, or rewritten past our offset
         elif size > tailer.read_pos:

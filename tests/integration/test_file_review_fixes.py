@@ -7,7 +7,9 @@ that were fixed, each against the real broker, bodies compared byte for byte.
   - a copytruncate copy is read on from where the truncated file was read, with its
     reader's state: the event held (and a line read in part) continue in the copy;
   - a file rotated while stopped is read under the path it was followed at: its event
-    held ends, before the new file's, when the writer's new file grows.
+    held ends, before the new file's, when the writer's new file grows;
+  - a truncation in place hidden by a constant header longer than the fingerprint and a
+    regrowth past our offset is seen: the bytes just before our offset changed.
 
 Where a race with the 1 s poll has to be won by the writer, the tailrabbit process is
 held with SIGSTOP while the files change and let go with SIGCONT.
@@ -183,3 +185,30 @@ def test_an_event_of_a_file_rotated_while_stopped_goes_before_the_new_files_even
     assert second.stop() == 0, second.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert bodies == [b"0 zero", b"1 start\n  cont", b"2 next", b"3 more"]
+
+
+# ---- truncation in place ----------------------------------------------------------------
+
+def test_truncated_and_regrown_past_the_offset_with_the_same_header(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """A log with a long constant header (W3C/IIS `#Fields:`, a CSV header): truncated in
+    place (an app that opens it with O_TRUNC at start, `: > file`) and regrown past our
+    offset before the next poll. Its first 256 bytes are the same, its size is larger:
+    the truncation must still be seen (the bytes just before our offset changed), and
+    the new content read from 0."""
+    path = str(tmp_path / "api.log")
+    header = b"#Fields: " + b" ".join(b"field-%02d" % i for i in range(30))
+    assert len(header) > 256
+    append(path, header + b"\na 1\na 2\n")
+    proc = tailrabbit_factory(file_input(config, queue_name, path))
+    broker.wait_depth(queue_name, 3)
+    wait_saved(state_dir, path, os.path.getsize(path))
+    new = header + b"\nnew 01\nnew 02\nnew 03\n"
+    with Held(proc):
+        with open(path, "r+b") as handle:             # truncate, then write it again
+            handle.truncate(0)
+            handle.write(new)
+    wait_saved(state_dir, path, len(new))
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [header, b"a 1", b"a 2", header, b"new 01", b"new 02", b"new 03"]

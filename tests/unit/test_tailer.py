@@ -111,3 +111,24 @@ def test_hand_over_continues_the_event_and_the_partial_line_in_the_copy(tmp_path
     assert lines_of(tailer.flush()) == []                  # the original keeps nothing
     copy.close()
     tailer.close()
+
+
+def test_rewritten_sees_new_bytes_before_the_offset_behind_the_same_header(tmp_path):
+    header = b"#Fields: " + b"x" * 300 + b"\n"
+    tailer, path = tailer_of(tmp_path, header + b"a 1\na 2\n")
+    assert lines_of(tailer.read(1.0))[1:] == [b"a 1", b"a 2"]
+    assert not tailer.rewritten()
+    with open(path, "ab") as handle:                 # appended: not rewritten
+        handle.write(b"a 3\n")
+    assert not tailer.rewritten()
+    with open(path, "r+b") as handle:                # truncated, written again past us
+        handle.truncate(0)
+        handle.write(header + b"new 01\nnew 02\nnew 03\n")
+    assert tailer.rewritten()
+    tailer.close()
+
+
+def test_rewritten_is_false_before_anything_was_read(tmp_path):
+    tailer, _ = tailer_of(tmp_path, b"")
+    assert not tailer.rewritten()
+    tailer.close()
