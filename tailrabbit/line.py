@@ -41,5 +41,27 @@ class Batch:
     def __len__(self):
         return len(self.lines)
 
+    def split(self, count):
+        """(the first `count` lines, the rest) as two batches of the same origin, or None
+        when the origin cannot confirm a part (a spool record is confirmed whole). For a
+        nack of a line inside a batch: the lines before it were stored, only it and the
+        rest go again (a 300-line read into a queue with room for 50 was resent whole,
+        forever)."""
+        source = self.source
+        if source is not None and not (getattr(source, "splittable", False)
+                                       and self.offsets is not None):
+            return None
+        offsets, truncated = self.offsets, self.truncated or ()
+        head = Batch(self.input, self.lines[:count],
+                     offsets[:count] if offsets is not None else None,
+                     {i for i in truncated if i < count} or None, source,
+                     offsets[count] if offsets is not None else None, self.timestamp,
+                     self.path)
+        tail = Batch(self.input, self.lines[count:],
+                     offsets[count:] if offsets is not None else None,
+                     {i - count for i in truncated if i >= count} or None, source,
+                     self.end_offset, self.timestamp, self.path)
+        return head, tail
+
     def __repr__(self):
         return f"<Batch {self.input} {len(self.lines)} lines>"

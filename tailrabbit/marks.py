@@ -13,6 +13,7 @@ Batches of a pipe read live carry none (nothing to move: the spool is their safe
 
 class FilePosition:
     __slots__ = ("record", "generation")
+    splittable = True                        # a part confirms up to its own end offset
 
     def __init__(self, record):
         self.record = record                 # checkpoints.Record of the file
@@ -29,6 +30,7 @@ class FilePosition:
 
 class SpoolPosition:
     __slots__ = ("spool", "segment")
+    splittable = False                       # a spool record is confirmed whole
     path = None                              # the input's own path: the FIFO's
 
     def __init__(self, spool, segment):

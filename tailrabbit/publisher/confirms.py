@@ -16,7 +16,7 @@ class ConfirmTracker:
         self.next_tag = 1          # the tag the broker will give the next publish
         self.acked_upto = 0        # every tag <= this is acked
         self._acked_above = set()  # single acks beyond acked_upto
-        self._in_flight = deque()  # (last_tag, batch), in publish order
+        self._in_flight = deque()  # (last_tag, batch, first_tag), in publish order
         self.outstanding = 0       # lines published and not yet released
         self.outstanding_bytes = 0  # their bytes: long lines must not pile up in memory
 
@@ -26,8 +26,9 @@ class ConfirmTracker:
     def add(self, batch, messages=None):
         """Register a batch about to be written; its messages take the next tags: one per
         line, or `messages` (what the encoder made of it: fewer with batch_lines > 1)."""
+        first = self.next_tag
         self.next_tag += len(batch.lines) if messages is None else messages
-        self._in_flight.append((self.next_tag - 1, batch))
+        self._in_flight.append((self.next_tag - 1, batch, first))
         self.outstanding += len(batch.lines)
         self.outstanding_bytes += batch.nbytes
 
@@ -43,6 +44,9 @@ class ConfirmTracker:
         while self.acked_upto + 1 in above:
             self.acked_upto += 1
             above.discard(self.acked_upto)
+        return self._release_acked()
+
+    def _release_acked(self):
         released = []
         in_flight = self._in_flight
         while in_flight and in_flight[0][0] <= self.acked_upto:
@@ -53,7 +57,7 @@ class ConfirmTracker:
         return released
 
     def batches(self):
-        return [batch for _, batch in self._in_flight]
+        return [item[1] for item in self._in_flight]
 
     def oldest_timestamp(self):
         """Read time of the oldest batch awaiting its confirm, or None (the lag metrics).
@@ -61,21 +65,31 @@ class ConfirmTracker:
         return self._in_flight[0][1].timestamp if self._in_flight else None
 
     def take_from(self, tag):
-        """The batches holding `tag` or a later one, in publish order (a nack of `tag`:
-        to publish again). Earlier ones stay: the broker stored them and their acks may
-        still come (a queue at its reject-publish limit nacks a line at once and acks the
-        ones it took after their fsync)."""
-        kept = deque(item for item in self._in_flight if item[0] < tag)
-        taken = [batch for last, batch in self._in_flight if last >= tag]
-        self._in_flight = kept
-        for batch in taken:
+        """(taken, released): the lines of delivery tag `tag` and later ones, in publish
+        order (a nack of
+        `tag`: to publish again). Earlier ones stay: the broker stored them and their
+        acks may still come (a queue at its reject-publish limit nacks a line at once and
+        acks the ones it took after their fsync). A batch of one message per line that
+        holds `tag` is split there when its origin allows (Batch.split)."""
+        kept, taken = deque(), []
+        for last, batch, first in self._in_flight:
+            if last < tag:
+                kept.append((last, batch, first))
+                continue
+            parts = (batch.split(tag - first)
+                     if first < tag and last - first + 1 == len(batch.lines) else None)
+            if parts is not None:                 # its lines before `tag` were stored
+                head, batch = parts
+                kept.append((tag - 1, head, first))
+            taken.append(batch)
             self.outstanding -= len(batch.lines)
             self.outstanding_bytes -= batch.nbytes
-        return taken
+        self._in_flight = kept
+        return taken, self._release_acked()     # a head whose tags were acked already
 
     def take_all(self):
         """Every batch not yet confirmed, in publish order (to publish again)."""
-        batches = [batch for _, batch in self._in_flight]
+        batches = [item[1] for item in self._in_flight]
         self._in_flight.clear()
         self.outstanding = self.outstanding_bytes = 0
         return batches
@@ -119,10 +133,10 @@ class InputTrackers:
         return tracker.take_all() if tracker is not None else []
 
     def take_from(self, name, tag):
-        """`name`'s batches holding delivery tag `tag` or a later one; its channel is kept
-        (the acks of its earlier lines still count)."""
+        """(taken, released) of `name`'s tracker (ConfirmTracker.take_from); its channel
+        is kept (the acks of its earlier lines still count)."""
         tracker = self._trackers.get(name)
-        return tracker.take_from(tag) if tracker is not None else []
+        return tracker.take_from(tag) if tracker is not None else ([], [])
 
     def batches(self):
         return [batch for tracker in self._trackers.values() for batch in tracker.batches()]

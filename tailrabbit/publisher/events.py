@@ -38,8 +38,11 @@ class BrokerEvents:
         if not self._live():
             return
         if name in self._parking:       # a later nack of lines kept for their acks
-            self._set_aside(name, self._trackers.take_from(name, 1 if multiple
-                                                           else delivery_tag))
+            taken, released = self._trackers.take_from(name, 1 if multiple
+                                                       else delivery_tag)
+            self._set_aside(name, taken)
+            if released:
+                self._release(released)
             return
         opened = getattr(self._session, "opened_at", None) or 0.0
         young = time.monotonic() - opened < YOUNG_SESSION
@@ -109,11 +112,13 @@ class BrokerEvents:
         forgotten (a return's ack confirms nothing)."""
         if name in self._parking:
             return
-        taken = (self._trackers.take(name) if nacked_from is None
-                 else self._trackers.take_from(name, nacked_from))
+        taken, released = (self._trackers.take(name), []) if nacked_from is None \
+            else self._trackers.take_from(name, nacked_from)
         self._set_aside(name, taken)
         delay = self._parking.park(name, reason, first)
         self.buffer.hold_back(self._parking.reasons)
         logevents.input_parked(input=name, reason=reason, delay=delay,
                                count=sum(len(b.lines) for b in taken))
+        if released:                    # lines before the nacked one, acked already
+            self._release(released)
         self._acked.set()               # the confirm window may have room again

@@ -86,14 +86,16 @@ def test_a_nack_parks_its_input_and_is_never_confirmed():
     pub._write(session, [good1, bad1, bad2, good2])
     pub.on_ack("bad", 1, False)
     pub.on_nack("bad", 2, False)                 # bad1's second line was not stored
-    pub.on_ack("bad", 4, True)                   # means nothing now: bad is parked
+    pub.on_ack("bad", 4, True)                   # confirms nothing set aside
     pub.on_ack("good", 6, True)
-    assert pub.confirmed == [good1, good2]
+    # bad1's first line was stored and acked: confirmed; the rest goes again
+    assert [b.lines for b in pub.confirmed] == [bad1.lines[:1], good1.lines, good2.lines]
     assert "bad" in pub._parking
-    assert pub._resend == [bad1, bad2]           # in order, to publish when retried
+    assert [b.lines for b in pub._resend] == [bad1.lines[1:], bad2.lines]   # in order
     bad3 = batch("bad", 1, 4)
     pub._write(session, [bad3, batch("good", 1, 6)])
-    assert pub._resend == [bad1, bad2, bad3]     # never published while parked, in order
+    assert [b.lines for b in pub._resend] == [bad1.lines[1:], bad2.lines, bad3.lines]
+    # never published while parked, in order
 
 
 def test_the_ack_after_a_return_does_not_confirm_the_line():
@@ -198,13 +200,14 @@ def test_a_planned_reconnect_keeps_sending_heartbeats_while_it_waits(monkeypatch
 
 
 def test_a_later_nack_of_lines_kept_for_their_acks_sets_them_before_the_parked_ones():
-    """A nack of tag 15 parks the input and sets aside the batch holding it and what
-    follows; the batch before it waits for its ack. If that one is nacked too, it goes
-    before them: the input's lines keep their order when published again."""
+    """A nack of tag 15 parks the input and sets aside line 15 and what follows; the
+    lines before it wait for their acks. If one of them is nacked too, it and the rest
+    of the kept ones go before those: the input's lines keep their order."""
     pub, session = publisher("a")
     first, second = batch("a", 10), batch("a", 10)
     pub._write(session, [first, second])                  # tags 1-10, 11-20
-    pub.on_nack("a", 15, False)
-    assert pub._resend == [second] and "a" in pub._parking
-    pub.on_nack("a", 5, False)
-    assert pub._resend == [first, second]
+    pub.on_nack("a", 15, False)                           # split: 11-14 wait for acks
+    assert [b.lines for b in pub._resend] == [second.lines[4:]] and "a" in pub._parking
+    pub.on_nack("a", 5, False)                            # 1-4 acked, 5 and on refused
+    assert [b.lines for b in pub._resend] == [first.lines[4:], second.lines[:4],
+                                               second.lines[4:]]

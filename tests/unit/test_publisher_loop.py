@@ -193,8 +193,8 @@ def test_after_a_nack_the_unconfirmed_lines_go_again_first_in_order(harness):
     assert h.confirmed == [first] and h.confirmed_of("a") == 3
     h.publisher.on_nack("a", 5, False)              # a line of the second: refused
     fourth = h.put("a", *lines(b"a4", 2))           # buffered after the nack: waits
-    h.publisher.on_ack("a", 9, True)                # acks after the nack confirm nothing
-    assert h.confirmed_of("a") == 3
+    h.publisher.on_ack("a", 9, True)                # confirms only line 4, stored before
+    assert h.confirmed_of("a") == 4                 # the nacked one; the rest go again
     gevent.sleep(0.05)
     assert one.bodies("a") == first.lines + second.lines + third.lines, \
         "a parked input was published"
@@ -205,13 +205,14 @@ def test_after_a_nack_the_unconfirmed_lines_go_again_first_in_order(harness):
     h.publisher.on_ack("b", 2, True)
     two = h.reconnected(2)
     assert one.closed
-    # the unconfirmed batches again, in order, then the newer one
-    assert h.published("a", 8, two) == second.lines + third.lines + fourth.lines
+    # the unconfirmed lines again, in order, then the newer ones
+    assert h.published("a", 7, two) == second.lines[1:] + third.lines + fourth.lines
     assert two.bodies("b") == [], "b's confirmed lines went again"
-    h.publisher.on_ack("a", 8, True)
+    h.publisher.on_ack("a", 7, True)
     until(lambda: h.confirmed_of("a") == 11, message="every line of a confirmed")
-    assert h.confirmed == [first, other, second, third, fourth]
-    assert h.stats.of("a").published == 3 + 3 + 3 + 3 + 3 + 2
+    assert [b.lines for b in h.confirmed] == [first.lines, second.lines[:1], other.lines,
+                                              second.lines[1:], third.lines, fourth.lines]
+    assert h.stats.of("a").published == 3 + 3 + 3 + 2 + 3 + 2
 
 
 def test_the_ack_after_a_return_confirms_nothing(harness):
