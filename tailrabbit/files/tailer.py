@@ -80,6 +80,11 @@ class FileTailer:
         self.record.read_end = framed.end_offset
 
     @property
+    def holds_part_of_a_line(self):
+        """The last bytes read are the start of a line without its "\n" yet."""
+        return self.read_pos > self.framer.offset
+
+    @property
     def consumed(self):
         """Offset of the first byte not cut into lines yet (an unterminated last line)."""
         return self.framer.offset

@@ -3,7 +3,9 @@
 Each poll (on a watchdog hint, and at least every STAT_INTERVAL seconds as the safety net):
   - files renamed away or deleted keep being read through their open descriptor, until
     `rotate_wait` seconds after they last grew (writers that still hold them); then their
-    unterminated tail is published and they are closed (rename + create, delete);
+    unterminated tail is published and they are closed (rename + create, delete); the
+    new file at their path is read after them: while one of them ends in a line without
+    its "\n", the new file's lines wait for it (file_rotation.py);
   - a file smaller than what was read was truncated: the unread tail is taken from its
     rotated copy if one is found by identity (copytruncate), else a WARNING; then it is
     read again from 0;
@@ -18,6 +20,7 @@ Each poll (on a watchdog hint, and at least every STAT_INTERVAL seconds as the s
 At start, files that a checkpoint names but that were rotated while tailrabbit was down
 are found among the rotated names and read from their checkpoint first. The first start
 is recorded once its first poll ran (the state file is written even with no record).
+Rotation, truncation and copytruncate handling: file_rotation.py.
 """
 
 import glob
@@ -28,17 +31,17 @@ from gevent.event import Event
 
 from tailrabbit import logevents
 from tailrabbit.files.checkpoints import CheckpointStore
-from tailrabbit.files.copies import CopyJudge, count_lines, find_copy
+from tailrabbit.files.copies import CopyJudge
 from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
 from tailrabbit.files.matches import MatchPolicy
-from tailrabbit.files.rotated import open_rotated, still_at
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
+from tailrabbit.inputs.file_rotation import FileRotation
 
 STAT_INTERVAL = 1.0
 
 
-class FileInput(Input):
+class FileInput(FileRotation, Input):
     kind = "file"
 
     def __init__(self, settings, buffer, stats, state_dir, watcher=None):
@@ -114,6 +117,14 @@ class FileInput(Input):
         self._take(tailer.flush())
         tailer.close()
 
+    def _retire(self, tailer):
+        """A file rotated away that stayed quiet for rotate_wait: finished, not read again."""
+        deleted = os.fstat(tailer.fd).st_nlink == 0
+        self._finish(tailer)
+        self._draining.remove(tailer)
+        if deleted:                               # its inode will be another file's
+            self.store.forget(tailer.record)
+
     def followed(self):
         """(path, descriptor, checkpoint record) of every open file: those at their
         path and those renamed away and still read (for the lag metrics)."""
@@ -130,13 +141,11 @@ class FileInput(Input):
 
     def poll(self, now):
         for tailer in list(self._draining):
+            if tailer.size() > tailer.read_pos and not self._older_first(tailer, now):
+                continue                          # an older file's last line goes first
             if (not self._take(tailer.read(now))
                     and now - tailer.last_growth >= self.settings.rotate_wait):
-                deleted = os.fstat(tailer.fd).st_nlink == 0
-                self._finish(tailer)
-                self._draining.remove(tailer)
-                if deleted:                       # its inode will be another file's
-                    self.store.forget(tailer.record)
+                self._retire(tailer)
         paths = self._paths = self._matches()
         for path, tailer in list(self._tailers.items()):
             if path not in paths or paths[path] != tailer.inode:
@@ -215,86 +224,6 @@ class FileInput(Input):
         if (size < tailer.read_pos or tailer.rewritten()
                 or not same_content_start(tailer.fd, tailer.record.identity)):
             self._truncated(tailer, now)     # shorter, or rewritten past our offset
-        elif size > tailer.read_pos:
-            # The writer moved on to the new file at this path: a multiline event held
-            # from the file rotated away is complete, and goes out before the new lines.
-            for old in self._draining:
-                if old.path == tailer.path and old.fd is not None:
-                    self._take(old.read(now))
-                    self._take(old.end_event())
+        elif size > tailer.read_pos and not self._older_first(tailer, now):
+            return                           # an older file's last line goes first
         self._take(tailer.read(now))
-
-    def _truncated(self, tailer, now):
-        """copytruncate (the tail is in the copy) or truncation in place: restart at 0."""
-        reading = {t.inode for t in list(self._tailers.values()) + self._draining
-                   if t.fd is not None}
-        name, fd, verified = find_copy(tailer, self.copies, reading, set(self.store.records),
-                                       self._paths)
-        if fd is not None:
-            # The unread tail, from the copy, under a checkpoint of the copy's own: a crash
-            # before it is confirmed resumes there, not in the truncated file. A copy that
-            # ends before what we read of the original holds nothing unread.
-            size = os.fstat(fd).st_size
-            # The copy goes on where we stopped reading: the event held and the line read
-            # in part continue in it; its checkpoint starts at the event held (a restart
-            # reads the whole event again from the copy).
-            carried, start = tailer, tailer.framer.end_offset
-            if size < tailer.read_pos:
-                # We read past the copy's end: it holds nothing unread, and the line we
-                # hold in part is known only to us (the copy has less of it, if any).
-                self._take(tailer.flush())
-                carried, start = None, size
-            if verified:
-                logevents.file_copytruncated(input=self.name, path=tailer.path, copy=name)
-            else:
-                skipped = count_lines(fd, start)
-                self.copies.count_skipped(skipped)
-                logevents.file_copy_assumed(input=self.name, path=tailer.path, copy=name,
-                                            count=skipped, total=self.copies.skipped_lines)
-            self._drain_copy(name, fd, start, now, carried)
-        else:
-            logevents.file_truncated(input=self.name, path=tailer.path)
-            self._take(tailer.flush())
-        self.copies.detach(tailer)           # its other copies hold only what we shipped
-        tailer.restart_at(0)
-        tailer.record.restart(0)
-        tailer.record.identity = identify(tailer.fd)
-
-    def _drain_copy(self, name, fd, offset, now, carried=None):
-        """Read a copytruncate copy from `offset` to its end; it is never read again.
-        `carried`: the tailer of the truncated file, whose reading goes on in the copy."""
-        copy_record = self.store.add(identify(fd), name, offset)
-        self.copies.forget(name)             # from now on an ordinary file at its end
-        copy = FileTailer(self._new_framer, name, fd, copy_record, offset)
-        if carried is not None:
-            carried.hand_over(copy)
-        self._take(copy.read(now))
-        self._finish(copy)
-
-    def _recover_rotated(self, now):
-        """Files rotated while we were down: read them from their checkpoint first."""
-        for record in list(self.store.records.values()):
-            # A record of a file that was empty has no fingerprint: any file reusing its
-            # inode would pass for it, so it cannot be looked for.
-            if still_at(record, self.matches.open) or not record.identity.length:
-                continue
-            name, fd = open_rotated(record.path, record.identity, record.offset + 1,
-                                    same_inode=True, opener=self.matches.open)
-            if fd is not None:                    # renamed: the same file, resume in it
-                # Under the path it was followed at, like a file rotated while we run: its
-                # event held ends when the writer's new file there grows (_read_current).
-                tailer = FileTailer(self._new_framer, record.path, fd, record, record.offset)
-                tailer.last_growth = now
-                self._draining.append(tailer)
-            else:
-                # A copy read to its end is looked for too: it gets a checkpoint at its
-                # end, so a glob that matches it does not ship it again.
-                name, fd = open_rotated(record.path, record.identity, record.offset,
-                                        same_inode=False, opener=self.matches.open)
-                if fd is not None:                # copied: its tail is in the copy
-                    self.store.forget(record)     # its inode holds other content now
-                    self._drain_copy(name, fd, record.offset, now)
-            if fd is not None:
-                logevents.file_rotated_while_stopped(input=self.name, path=record.path,
-                                                     rotated=name, offset=record.offset)
-

@@ -9,7 +9,11 @@ that were fixed, each against the real broker, bodies compared byte for byte.
   - a file rotated while stopped is read under the path it was followed at: its event
     held ends, before the new file's, when the writer's new file grows;
   - a truncation in place hidden by a constant header longer than the fingerprint and a
-    regrowth past our offset is seen: the bytes just before our offset changed.
+    regrowth past our offset is seen: the bytes just before our offset changed;
+  - a file rotated away that ends in a line without its "\n" is read to its end before
+    the new file: the new file's lines wait until that line is finished or its file
+    stayed quiet for rotate_wait (then the line is complete), so it is neither torn nor
+    shipped after them.
 
 Where a race with the 1 s poll has to be won by the writer, the tailrabbit process is
 held with SIGSTOP while the files change and let go with SIGCONT.
@@ -19,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import time
 
 from helpers import wait_for
 
@@ -212,3 +217,52 @@ def test_truncated_and_regrown_past_the_offset_with_the_same_header(
     assert proc.stop() == 0, proc.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert bodies == [header, b"a 1", b"a 2", header, b"new 01", b"new 02", b"new 03"]
+
+
+# ---- an unterminated last line across a rotation ---------------------------------------
+
+def test_the_unterminated_last_line_of_a_rotated_file_goes_before_the_new_files_lines(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """rename + create while the old file ends in an unterminated line (the writer died
+    mid-line, or wrote its last record without a newline), then the writer moves on to
+    the new file. "The old file is read to its end before the new one" (CONTRACT): its
+    last line goes before the new file's lines. It is complete once the old file stayed
+    quiet for rotate_wait (not as soon as the new file grows: a writer still holding
+    the old file may finish it), so the new file's lines wait until then."""
+    path = str(tmp_path / "api.log")
+    append(path, b"old 1\n")
+    proc = tailrabbit_factory(file_input(config, queue_name, path, rotate_wait=2))
+    wait_saved(state_dir, path, 6)
+    append(path, b"old 2 unterminated")
+    os.rename(path, path + ".1")                      # logrotate create
+    append(path, b"new 1\nnew 2\n")                 # the writer moved on
+    proc.wait_for_event("file_rotated")
+    wait_saved(state_dir, path + ".1", os.path.getsize(path + ".1"))
+    wait_saved(state_dir, path, os.path.getsize(path))
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"old 1", b"old 2 unterminated", b"new 1", b"new 2"]
+
+
+def test_a_rotated_files_last_line_finished_by_a_lagging_writer_arrives_whole_first(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """Why the new file's lines wait rather than the old file's unterminated line going
+    out at once: a writer that still holds the old file (rotate_wait) may finish that line.
+    It must arrive whole, once, before the new file's lines."""
+    path = str(tmp_path / "api.log")
+    append(path, b"old 1\n")
+    proc = tailrabbit_factory(file_input(config, queue_name, path, rotate_wait=10))
+    wait_saved(state_dir, path, 6)
+    with Held(proc):
+        append(path, b"old 2 unter")
+        os.rename(path, path + ".1")                  # logrotate create
+        append(path, b"new 1\n")                      # another writer moved on
+    proc.wait_for_event("file_rotated")
+    time.sleep(1.5)                                   # a poll or two: the new line waits
+    append(path + ".1", b"minated\n")                 # the lagging writer ends its line
+    append(path, b"new 2\n")
+    wait_saved(state_dir, path + ".1", os.path.getsize(path + ".1"))
+    wait_saved(state_dir, path, os.path.getsize(path))
+    assert proc.stop() == 0, proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"old 1", b"old 2 unterminated", b"new 1", b"new 2"]

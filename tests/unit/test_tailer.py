@@ -132,3 +132,24 @@ def test_rewritten_is_false_before_anything_was_read(tmp_path):
     tailer, _ = tailer_of(tmp_path, b"")
     assert not tailer.rewritten()
     tailer.close()
+
+
+def test_holds_part_of_a_line_until_its_newline_or_a_flush(tmp_path):
+    tailer, path = tailer_of(tmp_path, b"one\npart")
+    list(tailer.read(1.0))
+    assert tailer.holds_part_of_a_line
+    with open(path, "ab") as handle:
+        handle.write(b"ial\n")
+    assert lines_of(tailer.read(2.0)) == [b"partial"] and not tailer.holds_part_of_a_line
+    with open(path, "ab") as handle:
+        handle.write(b"last")
+    list(tailer.read(3.0))
+    assert lines_of(tailer.flush()) == [b"last"] and not tailer.holds_part_of_a_line
+    tailer.close()
+
+
+def test_the_skipped_rest_of_a_cut_line_is_not_part_of_a_line_held(tmp_path):
+    tailer, _ = tailer_of(tmp_path, b"0123456789", max_line_bytes=4)
+    assert lines_of(tailer.read(1.0)) == [b"0123"]
+    assert not tailer.holds_part_of_a_line
+    tailer.close()
