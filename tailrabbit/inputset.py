@@ -49,16 +49,32 @@ class InputSet:
         any reader so a replay is ready when the first line arrives."""
         self.stats.of(settings.name)
         spool = None
-        if settings.type != "file":
-            spool = self.spools.get(settings.name)
-            if spool is None:
-                spool = self.spools[settings.name] = Spool(
-                    self.process.state_dir, settings.name, self.process.spool_max_bytes,
-                    self.buffer, self.stats.of(settings.name))
-                self.replays[settings.name] = self._spawn(spool.replay_forever,
-                                                          f"spool replay of {settings.name}")
+        if (settings.type != "file" or settings.name in self.spools
+                or self._spooled_on_disk(settings.name)):
+            spool = self._open_spool(settings.name)
         return make_input(settings, self.buffer, self.stats, self.process.state_dir,
                           spool=spool, watcher=self.watcher)
+
+    def _open_spool(self, name, replay=True):
+        spool = self.spools.get(name)
+        if spool is None:
+            spool = self.spools[name] = Spool(
+                self.process.state_dir, name, self.process.spool_max_bytes,
+                self.buffer, self.stats.of(name))
+            if replay:
+                self.replays[name] = self._spawn(spool.replay_forever,
+                                                 f"spool replay of {name}")
+        return spool
+
+    def _spooled_on_disk(self, name):
+        """A file input has a spool only when a stop left lines in it (lines its files no
+        longer hold); no empty directory for every file input."""
+        directory = os.path.join(self.process.state_dir, "spool", name)
+        try:
+            return any(entry.name.endswith(".seg") and entry.stat().st_size
+                       for entry in os.scandir(directory))
+        except OSError:
+            return False
 
     def start(self, item):
         self.inputs[item.name] = item
@@ -142,10 +158,19 @@ class InputSet:
     def spool_undelivered(self, pending):
         """What only memory holds (`pending`: batches not confirmed, and the buffer's)
         goes to the spools, each input on its own: one failing spool (a full disk) must
-        not keep the others from being written. Files keep theirs: their checkpoints did
-        not move past it."""
-        for name, spool in self.spools.items():
+        not keep the others from being written. Files keep theirs (their checkpoints did
+        not move past it), except lines no file will give again (not_readable_again)."""
+        left = 0
+        files = {name: item for name, item in self.inputs.items() if item.kind == "file"}
+        for name in list(self.spools) + [n for n in files if n not in self.spools]:
             batches = [b for b in pending if b.input == name] + self.buffer.remove_input(name)
+            if name in files:
+                lost = files[name].not_readable_again(batches)
+                left += sum(len(b.lines) for b in batches) - sum(len(b.lines) for b in lost)
+                batches = lost
+                if not batches:
+                    continue
+            spool = self._open_spool(name, replay=False)
             lines = sum(len(b.lines) for b in batches)
             try:
                 spool.prepend(batches)
@@ -155,8 +180,9 @@ class InputSet:
                 continue
             if lines:
                 logevents.unconfirmed_spooled(input=name, count=lines, path=spool.directory)
-        left = self.buffer.lines + sum(len(b.lines) for b in pending
-                                       if b.input not in self.spools)
+        left += self.buffer.lines + sum(len(b.lines) for b in pending
+                                        if b.input not in self.spools
+                                        and b.input not in files)
         if left:
             logevents.stopped_unconfirmed(count=left)
 

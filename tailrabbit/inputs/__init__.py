@@ -10,4 +10,4 @@ def make_input(settings, buffer, stats, state_dir, spool=None, watcher=None):
         return StdinInput(settings, buffer, stats, spool)
     if settings.type == "fifo":
         return FifoInput(settings, buffer, stats, spool)
-    return FileInput(settings, buffer, stats, state_dir, watcher=watcher)
+    return FileInput(settings, buffer, stats, state_dir, watcher=watcher, spool=spool)

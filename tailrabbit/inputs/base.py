@@ -65,7 +65,7 @@ class Input:
             raise
 
     def _hand_on(self, batch):
-        policy = self.settings.overflow
+        policy = self.overflow
         spool = self.spool
         if spool is not None and policy == "spool":
             # Once anything is spooled, newer lines queue behind it on disk: order is kept.
@@ -83,6 +83,10 @@ class Input:
             while spool is not None and spool.holds_lines():
                 spool.wait_replayed()
             self.buffer.put(batch)
+
+    @property
+    def overflow(self):
+        return self.settings.overflow
 
     def spill(self, batch):
         """A batch read but not handed on when the input stops: to the spool (a file

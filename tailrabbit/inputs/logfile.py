@@ -34,6 +34,7 @@ from tailrabbit.files.checkpoints import CheckpointStore
 from tailrabbit.files.copies import CopyJudge
 from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
 from tailrabbit.files.matches import MatchPolicy
+from tailrabbit.files.rotated import rotated_names
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
 from tailrabbit.inputs.file_rotation import FileRotation
@@ -44,9 +45,11 @@ STAT_INTERVAL = 1.0
 class FileInput(FileRotation, Input):
     kind = "file"
 
-    def __init__(self, settings, buffer, stats, state_dir, watcher=None):
-        # No spool: a log file keeps its lines itself; overflow = spool acts as block.
-        super().__init__(settings, buffer, stats, None)
+    def __init__(self, settings, buffer, stats, state_dir, watcher=None, spool=None):
+        # A log file keeps its lines itself; overflow = spool acts as block. `spool`:
+        # lines a stop could not leave in their files (not_readable_again), replayed
+        # before this input's new lines.
+        super().__init__(settings, buffer, stats, spool)
         self.watcher = watcher
         self.pattern = settings.path
         self.store = CheckpointStore(state_dir, settings.name)
@@ -124,6 +127,33 @@ class FileInput(FileRotation, Input):
         self._draining.remove(tailer)
         if deleted:                               # its inode will be another file's
             self.store.forget(tailer.record)
+
+    @property
+    def overflow(self):
+        return "block" if self.settings.overflow == "spool" else self.settings.overflow
+
+    def spill(self, batch):
+        """A batch killed on its way to the buffer is read again from the checkpoint."""
+
+    def not_readable_again(self, batches):
+        """The batches whose lines the next start would not read from a file: their file
+        was truncated since (copytruncate: the old bytes live on only in the copy, read on
+        from where we were), or deleted (compress without delaycompress), or its record
+        forgotten; and lines replayed from this input's spool. A stop with the broker down
+        spools these (InputSet.spool_undelivered); without it they were lost. Asked at
+        the stop, after the readers closed their files: by name, not by descriptor."""
+        records, findable = self.store.records, {}
+
+        def lost(batch):
+            mark = batch.source
+            record = getattr(mark, "record", None)
+            if record is None or mark.generation != record.generation \
+                    or records.get(record.identity.inode) is not record:
+                return True
+            if id(record) not in findable:
+                findable[id(record)] = _findable(record)
+            return not findable[id(record)]
+        return [batch for batch in batches if lost(batch)]
 
     def followed(self):
         """(path, descriptor, checkpoint record) of every open file: those at their
@@ -227,3 +257,17 @@ class FileInput(FileRotation, Input):
         elif size > tailer.read_pos and not self._older_first(tailer, now):
             return                           # an older file's last line goes first
         self._take(tailer.read(now))
+
+
+def _findable(record):
+    """True if the next start can open the file of `record` again: at the name it was
+    read under, or at a rotated name of it (files/rotated.py: how a start recovers a file
+    renamed away while stopped)."""
+    for name in [record.path] + rotated_names(record.path):
+        try:
+            st = os.stat(name)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == record.identity.inode:
+            return True
+    return False
