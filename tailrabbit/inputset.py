@@ -137,7 +137,11 @@ class InputSet:
         without that, every buffered line would be published twice."""
         old = self.inputs.pop(settings.name)
         stop_greenlets([self.readers.pop(settings.name)])
-        self.buffer.remove_input(settings.name)
+        # ...except lines no file gives again (replayed from its spool, of a deleted
+        # file): back into the buffer, first, for the new input's turn
+        for batch in old.not_readable_again(self.buffer.remove_input(settings.name)
+                                            + old.spilled):
+            self.buffer.put(batch, block=False)
         if not wait_delivered(settings.name):
             logevents.reload_unconfirmed(input=settings.name)
         self._save(old)
@@ -165,6 +169,7 @@ class InputSet:
         for name in list(self.spools) + [n for n in files if n not in self.spools]:
             batches = [b for b in pending if b.input == name] + self.buffer.remove_input(name)
             if name in files:
+                batches += files[name].spilled
                 lost = files[name].not_readable_again(batches)
                 left += sum(len(b.lines) for b in batches) - sum(len(b.lines) for b in lost)
                 batches = lost

@@ -84,25 +84,10 @@ class FileRotation:
 
     def _recover_rotated(self, now):
         """Files rotated while we were down: read them from their checkpoint first."""
-        matched = self.matches.scan()
         for record in list(self.store.records.values()):
             # A record of a file that was empty has no fingerprint: any file reusing its
             # inode would pass for it, so it cannot be looked for.
-            if not record.identity.length:
-                continue
-            if still_at(record, self.matches.open):
-                if record.path not in matched and record.offset < _size(record.path):
-                    # Not one the pattern opens (a copytruncate copy, api.log.1 beside an
-                    # exact path): its lines after the checkpoint were read, not
-                    # confirmed, before a stop. Finish it from there.
-                    try:
-                        fd = self.matches.open(record.path)
-                    except OSError:
-                        continue
-                    tailer = FileTailer(self._new_framer, record.path, fd, record,
-                                        record.offset)
-                    tailer.last_growth = now
-                    self._draining.append(tailer)
+            if still_at(record, self.matches.open) or not record.identity.length:
                 continue
             name, fd = open_rotated(record.path, record.identity, record.offset + 1,
                                     same_inode=True, opener=self.matches.open)
@@ -124,9 +109,3 @@ class FileRotation:
                 logevents.file_rotated_while_stopped(input=self.name, path=record.path,
                                                      rotated=name, offset=record.offset)
 
-
-def _size(path):
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0

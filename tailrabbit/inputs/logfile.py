@@ -61,6 +61,7 @@ class FileInput(FileRotation, Input):
         self._draining = []          # tailers of files renamed away or deleted
         self._first_start = True
         self._warned_missing = False
+        self.spilled = []            # batches killed on their way to the buffer
         self._paths = {}             # the matches of the current poll
 
     # ---- the greenlet ----------------------------------------------------------------
@@ -133,7 +134,18 @@ class FileInput(FileRotation, Input):
         return "block" if self.settings.overflow == "spool" else self.settings.overflow
 
     def spill(self, batch):
-        """A batch killed on its way to the buffer is read again from the checkpoint."""
+        """A batch killed on its way to the buffer (a stop, a reload): kept for the stop
+        (InputSet.spool_undelivered: spooled if no file gives it again, else read again
+        from the checkpoint)."""
+        self.spilled.append(batch)
+
+    def _hand_on(self, batch):
+        """Lines a stop spooled go first, and a file input never appends to its spool: a
+        line replayed from it confirms the spool, not the file's checkpoint, and would be
+        read again from the file (overflow = drop behind a spool did that)."""
+        while self.spool is not None and self.spool.holds_lines():
+            self.spool.wait_replayed()
+        super()._hand_on(batch)
 
     def not_readable_again(self, batches):
         """The batches whose lines the next start would not read from a file: their file
@@ -142,7 +154,7 @@ class FileInput(FileRotation, Input):
         forgotten; and lines replayed from this input's spool. A stop with the broker down
         spools these (InputSet.spool_undelivered); without it they were lost. Asked at
         the stop, after the readers closed their files: by name, not by descriptor."""
-        records, findable = self.store.records, {}
+        records, findable, matched = self.store.records, {}, self.matches.scan()
 
         def lost(batch):
             mark = batch.source
@@ -151,7 +163,7 @@ class FileInput(FileRotation, Input):
                     or records.get(record.identity.inode) is not record:
                 return True
             if id(record) not in findable:
-                findable[id(record)] = _findable(record)
+                findable[id(record)] = _findable(record, matched)
             return not findable[id(record)]
         return [batch for batch in batches if lost(batch)]
 
@@ -259,15 +271,18 @@ class FileInput(FileRotation, Input):
         self._take(tailer.read(now))
 
 
-def _findable(record):
-    """True if the next start can open the file of `record` again: at the name it was
-    read under, or at a rotated name of it (files/rotated.py: how a start recovers a file
-    renamed away while stopped)."""
-    for name in [record.path] + rotated_names(record.path):
+
+def _findable(record, matched):
+    """True if the next start reads the file of `record` again: the pattern opens it at
+    its name, or it was renamed away (files/rotated.py: a start recovers such a file by
+    identity). A file at its name that the pattern does not open (a copytruncate copy,
+    api.log.1 beside an exact path) is read by nobody: False."""
+    def at(name):
         try:
             st = os.stat(name)
         except OSError:
-            continue
-        if (st.st_dev, st.st_ino) == record.identity.inode:
-            return True
-    return False
+            return False
+        return (st.st_dev, st.st_ino) == record.identity.inode
+    if at(record.path):
+        return record.path in matched
+    return any(at(name) for name in rotated_names(record.path))

@@ -71,6 +71,7 @@ class ConfirmTracker:
         acks may still come (a queue at its reject-publish limit nacks a line at once and
         acks the ones it took after their fsync). A batch of one message per line that
         holds `tag` is split there when its origin allows (Batch.split)."""
+        tag = max(tag, self.acked_upto + 1)     # a nack never takes back an ack
         kept, taken = deque(), []
         for last, batch, first in self._in_flight:
             if last < tag:

@@ -43,6 +43,7 @@ class BrokerEvents:
             self._set_aside(name, taken)
             if released:
                 self._release(released)
+            self._acked.set()           # the confirm window may have room again
             return
         opened = getattr(self._session, "opened_at", None) or 0.0
         young = time.monotonic() - opened < YOUNG_SESSION
@@ -60,6 +61,7 @@ class BrokerEvents:
             self.stats.of(name).returned += 1
         if self._live() and name in self._parking:     # kept for acks since a nack:
             self._set_aside(name, self._trackers.take(name))   # that ack confirms nothing
+            self._acked.set()
         elif self._live():
             self._park(name, f"a line came back unroutable: exchange {exchange!r}, "
                        f"routing key {routing_key!r} ({describe(exc)})")
@@ -69,6 +71,7 @@ class BrokerEvents:
         max_message_size, ...): only this input is affected."""
         if self._live() and name in self._parking:     # no ack will come on it now
             self._set_aside(name, self._trackers.take(name))
+            self._acked.set()
         elif self._live():
             self._park(name, f"the broker closed its channel: {describe(error)}")
 
