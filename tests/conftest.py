@@ -10,10 +10,14 @@ from helpers import Broker, Tailrabbit, base_config, unique, write_config  # noq
 CLUSTER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """The cluster tests share one 3-node cluster (a session fixture): with pytest-xdist
     (pytest.ini: -n 4 --dist loadgroup) they all go to one worker, so it starts once.
-    Modules with a broker node of their own mark themselves the same way."""
+    Modules with a broker node of their own mark themselves the same way. tryfirst:
+    xdist reads the marks in its own hook of this name; run after it, this one grouped
+    nothing and every worker with a cluster test started a cluster of its own (one of
+    them timed out booting in CI)."""
     for item in items:
         if str(item.path).startswith(CLUSTER_DIR + os.sep):
             item.add_marker(pytest.mark.xdist_group("cluster"))
