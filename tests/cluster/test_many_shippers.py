@@ -76,9 +76,11 @@ def test_twenty_shuffled_shippers_through_a_node_restart(cluster, cluster_config
           f"{max(m[0] for m in moves):.2f} s, longest write "
           f"{max(w.longest_write for w in writers):.2f} s")
     assert duplicates <= sum(unconfirmed_at_losses(proc) for proc in procs)
-    # each shipper on it moved (a refresh may also have caught it stopping or booting),
-    # each to another node at once
-    assert len(moves) >= before[busiest.short]
+    # every shipper left it while it was down (`during`: all 20 on the other nodes), and
+    # each one it dropped went to another node at once. Not "as many moves as shippers on
+    # it before the stop": a refresh can move one off it first (CI: 7 moves, 8 before).
+    dropped = [move for move in moves if move[1] == busiest.address]
+    assert dropped and all(now != busiest.address for _, _, now in dropped)
     assert all(len(reconnects(proc)) <= 2 for proc in procs)
     assert max(m[0] for m in moves) < 1.0
     assert max(w.longest_write for w in writers) < 0.5

@@ -60,8 +60,11 @@ def rotated_stream(path):
     order = sorted(names, key=lambda n: -int(n.rsplit(".", 1)[1]))
     data = b""
     for name in order + [os.path.basename(path)]:
-        with open(os.path.join(os.path.dirname(path), name), "rb") as handle:
-            data += handle.read()
+        try:
+            with open(os.path.join(os.path.dirname(path), name), "rb") as handle:
+                data += handle.read()
+        except FileNotFoundError:   # logrotate nocreate: moved away, and the app exited
+            pass                    # before it wrote (and so made) the next one
     return data
 
 
