@@ -19,59 +19,14 @@ Where a race with the 1 s poll has to be won by the writer, the tailrabbit proce
 held with SIGSTOP while the files change and let go with SIGCONT.
 """
 
-import json
 import os
 import shutil
-import signal
 import time
 
 from helpers import wait_for
 
 
-def file_input(config, queue, path, **extra):
-    config["input:api"] = {"type": "file", "path": path, "queue": queue,
-                           "start_at": "beginning", "rotate_wait": 1, **extra}
-    return config
-
-
-def append(path, data):
-    with open(path, "ab") as handle:
-        handle.write(data)
-
-
-def saved_offset(state_dir, path, name="api"):
-    """The saved offset of the file at `path` now (matched by inode), or None."""
-    st = os.stat(path)
-    try:
-        with open(os.path.join(state_dir, f"checkpoints-{name}.json")) as handle:
-            entries = json.load(handle)["files"]
-    except (OSError, ValueError):
-        return None
-    for entry in entries:
-        if (entry["dev"], entry["ino"]) == (st.st_dev, st.st_ino):
-            return entry["offset"]
-    return None
-
-
-def wait_saved(state_dir, path, offset, timeout=30.0):
-    """Until the checkpoint of the file at `path` is saved at `offset`."""
-    wait_for(lambda: saved_offset(state_dir, path) == offset, timeout,
-             message=f"checkpoint of {path} at {offset} (have "
-                     f"{saved_offset(state_dir, path)})")
-
-
-class Held:
-    """SIGSTOP the process for the block; SIGCONT after, whatever happens."""
-
-    def __init__(self, proc):
-        self.proc = proc
-
-    def __enter__(self):
-        self.proc.signal(signal.SIGSTOP)
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.signal(signal.SIGCONT)
+from integration.test_review_files import Held, append, file_input, wait_saved  # noqa: E402
 
 
 # ---- an offset inside a line ------------------------------------------------------------

@@ -11,15 +11,7 @@ from tailrabbit.settings import InputSettings
 from tailrabbit.stats import Stats
 
 
-class ConfirmingBuffer:
-    def __init__(self):
-        self.lines = []
-
-    def put(self, batch, block=True, timeout=None):
-        self.lines.extend(batch.lines)
-        if batch.source is not None:
-            batch.source.confirmed(batch)
-        return True
+from unit.test_logfile_model import ConfirmingBuffer  # noqa: E402
 
 
 def append(path, data):
