@@ -73,7 +73,10 @@ def outage_under_traffic(node, queue, state_dir, factory, tmp_path, fail, recove
     broker = Broker(node.address)
     broker.queues.append(queue)
     try:
-        broker.wait_depth(queue, writer.count, timeout=120)
+        try:
+            broker.wait_depth(queue, writer.count, timeout=120)
+        except AssertionError as error:        # once in CI: say what tailrabbit did
+            raise AssertionError(f"{error}\n{proc.diagnose()}") from None
         took = time.monotonic() - back
         assert proc.stop() == 0, proc.log()
         duplicates = check_at_least_once([m.body for m in broker.consume_all(queue)],

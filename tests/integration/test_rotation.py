@@ -185,7 +185,7 @@ def test_sigkill_mid_file_loses_nothing(broker, config, queue_name, tailrabbit_f
     try:
         broker.wait_depth(queue_name, writer.count + held - saved, timeout=60)
     except AssertionError as error:        # once in CI under load: say what the restart did
-        raise AssertionError(f"{error}\n{second.log()}") from None
+        raise AssertionError(f"{error}\n{second.diagnose()}") from None
     assert second.stop() == 0, second.log()
     duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
                                      writer.expected())
