@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from integration.test_review_files import append, checkpoints, file_input, wait_saved
+from file_helpers import append, checkpoints, file_input, wait_saved
 
 def test_a_checkpoint_older_than_the_expiry_survives_a_long_first_poll(
         broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from integration.test_review_files import append, file_input, wait_saved
+from file_helpers import append, file_input, wait_saved
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/logrotate"), reason="needs logrotate")

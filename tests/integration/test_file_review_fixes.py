@@ -23,10 +23,8 @@ import os
 import shutil
 import time
 
+from file_helpers import Held, append, file_input, wait_saved
 from helpers import wait_for
-
-
-from integration.test_review_files import Held, append, file_input, wait_saved  # noqa: E402
 
 
 # ---- an offset inside a line ------------------------------------------------------------

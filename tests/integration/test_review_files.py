@@ -9,81 +9,14 @@ go with SIGCONT: what a slow scheduler or a busy hub does anyway, made determini
 """
 
 import gzip
-import json
 import os
-import re
 import shutil
-import signal
 import socket
 
 import pytest
 
-from helpers import base_config, wait_for
-
-
-def file_input(config, queue, path, **extra):
-    config["input:api"] = {"type": "file", "path": path, "queue": queue,
-                           "start_at": "beginning", "rotate_wait": 1, **extra}
-    return config
-
-
-def append(path, data):
-    with open(path, "ab") as handle:
-        handle.write(data)
-
-
-def checkpoints(state_dir, name="api"):
-    """The saved checkpoint entries of input `name` ([] before the first save)."""
-    try:
-        with open(os.path.join(state_dir, f"checkpoints-{name}.json")) as handle:
-            return json.load(handle)["files"]
-    except (OSError, ValueError):
-        return []
-
-
-def saved_offset(state_dir, path):
-    """The saved offset of the file at `path` now (matched by inode), or None."""
-    st = os.stat(path)
-    for entry in checkpoints(state_dir):
-        if (entry["dev"], entry["ino"]) == (st.st_dev, st.st_ino):
-            return entry["offset"]
-    return None
-
-
-def wait_saved(state_dir, path, offset, timeout=30.0):
-    """Until the checkpoint of the file at `path` is saved at `offset` (every line before
-    it confirmed)."""
-    wait_for(lambda: saved_offset(state_dir, path) == offset, timeout,
-             message=f"checkpoint of {path} at {offset} (have "
-                     f"{saved_offset(state_dir, path)})")
-
-
-def stats_of(proc, name="api"):
-    """SIGUSR1, then the figures of input `name`'s stats line."""
-    count = proc.log().count(f"stats input={name} ")
-    proc.signal(signal.SIGUSR1)
-    wait_for(lambda: proc.log().count(f"stats input={name} ") > count, message="stats")
-    line = [line for line in proc.log().splitlines() if f"stats input={name} " in line][-1]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)\b", line)}
-
-
-def wait_read(proc, count):
-    proc.wait_for_event("started")                    # SIGUSR1 before that is fatal
-    wait_for(lambda: stats_of(proc)["read"] >= count, message=f"{count} lines read")
-
-
-class Held:
-    """SIGSTOP the process for the block; SIGCONT after, whatever happens."""
-
-    def __init__(self, proc):
-        self.proc = proc
-
-    def __enter__(self):
-        self.proc.signal(signal.SIGSTOP)
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.signal(signal.SIGCONT)
+from file_helpers import Held, append, file_input, wait_read, wait_saved
+from helpers import base_config
 
 
 @pytest.fixture
