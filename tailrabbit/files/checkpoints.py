@@ -6,14 +6,22 @@ On disk (`state_dir/checkpoints-<input>.json`), format version 1:
       {"dev": 2049, "ino": 1234, "fingerprint": "9f...", "fingerprint_bytes": 256,
        "path": "/var/log/api/api.log", "offset": 81920, "seen": 1764201600}]}
 
-`offset` is the byte just after the last line the broker confirmed. Writes are atomic
-(tailrabbit/atomic.py, shared with the spool): a temp file `.new`, fsync, rename, fsync of
-the directory; a crash leaves either the old or the new file whole. The files are 0600
-whatever the umask, and a link planted at their paths is never written or read through
-(they hold log paths and positions). A corrupt file is survived with a WARNING. Records
-of files not seen for EXPIRE_SECONDS are dropped when saving (a record loaded at start is
-kept: its file may simply have been idle). The store never reads logs; the tailers never
-write JSON.
+`offset` is the byte just after the last line the broker confirmed. `path` is the name the
+file was followed at, as the pattern gave it; when that name led through a symbolic link
+(an exact `path` such as `current.log -> releases/7/app.log`, or a link followed by
+`follow_symlinks`), `"resolved": "/srv/app/releases/7/app.log"` also names the file itself,
+link-free: a link switched to another file while tailrabbit is stopped leaves the old one
+only there, and the next start finds it there by identity (files/rotated.py). `resolved`
+is optional, so the version stays 1: a file without it (written before it existed, or of a
+path that is no link) loads, and a version that does not know it ignores it.
+
+Writes are atomic (tailrabbit/atomic.py, shared with the spool): a temp file `.new`,
+fsync, rename, fsync of the directory; a crash leaves either the old or the new file
+whole. The files are 0600 whatever the umask, and a link planted at their paths is never
+written or read through (they hold log paths and positions). A corrupt file is survived
+with a WARNING. Records of files not seen for EXPIRE_SECONDS are dropped when saving (a
+record loaded at start is kept: its file may simply have been idle). The store never reads
+logs; the tailers never write JSON.
 """
 
 import errno
@@ -35,12 +43,14 @@ class Record:
     """One file's saved position. `generation` changes when the file is read again from 0
     (truncation), so confirms of lines read before cannot move the offset back up."""
 
-    __slots__ = ("identity", "path", "offset", "seen", "generation", "store", "read_end")
+    __slots__ = ("identity", "path", "resolved", "offset", "seen", "generation", "store",
+                 "read_end")
 
-    def __init__(self, store, identity, path, offset, seen=None):
+    def __init__(self, store, identity, path, offset, seen=None, resolved=None):
         self.store = store
         self.identity = identity
         self.path = path
+        self.resolved = resolved     # link-free path, when `path` led through a link
         self.offset = offset
         self.seen = time.time() if seen is None else seen
         self.generation = 0
@@ -63,11 +73,21 @@ class Record:
         its unconfirmed lines a second time)."""
         return max(self.offset, self.read_end)
 
+    def follow(self, path, resolved):
+        """The file is followed at `path` now, which resolves to `resolved` (None: not
+        through a link)."""
+        if (path, resolved) != (self.path, self.resolved):
+            self.path, self.resolved = path, resolved
+            self.store.dirty = True
+
     def to_json(self):
         identity = self.identity
-        return {"dev": identity.dev, "ino": identity.ino, "fingerprint": identity.fingerprint,
-                "fingerprint_bytes": identity.length, "path": self.path,
-                "offset": self.offset, "seen": int(self.seen)}
+        entry = {"dev": identity.dev, "ino": identity.ino, "fingerprint": identity.fingerprint,
+                 "fingerprint_bytes": identity.length, "path": self.path,
+                 "offset": self.offset, "seen": int(self.seen)}
+        if self.resolved is not None:
+            entry["resolved"] = self.resolved   # only then: files of plain paths unchanged
+        return entry
 
 
 class CheckpointStore:
@@ -111,8 +131,9 @@ class CheckpointStore:
         if isinstance(seen, bool) or not isinstance(seen, (int, float)) \
                 or not math.isfinite(seen):
             raise ValueError("seen")
+        resolved = item.get("resolved")           # absent in files of older versions
         return Record(self, identity, _text(item["path"]), _natural(item["offset"]),
-                      float(seen))
+                      float(seen), None if resolved is None else _text(resolved))
 
     def mark_started(self):
         """The first start is over: write the state file even with no record, so that

@@ -138,6 +138,22 @@ class MatchPolicy:
 
     # ---- opening ---------------------------------------------------------------------
 
+    def resolved(self, path, fd):
+        """The link-free name of the file `fd` opened at `path` when `path` leads through a
+        symbolic link (an exact path may be one; a glob match with follow_symlinks), else
+        None. Saved in its checkpoint: when the link is switched to another file while we
+        are stopped, the old one is found there again (files/rotated.py). None too if the
+        name does not hold `fd`'s file (the link switched since the open): no name is
+        better than the new target's."""
+        real = os.path.realpath(path)
+        if real == path:
+            return None
+        try:
+            st, opened = os.stat(real), os.fstat(fd)
+        except OSError:
+            return None
+        return real if (st.st_dev, st.st_ino) == (opened.st_dev, opened.st_ino) else None
+
     def open(self, path):
         """A read-only descriptor of the regular file `path`, opened through no link we
         may not follow; raises OSError (ELOOP or ENOTDIR for such a link)."""

@@ -3,7 +3,9 @@
 with logrotate's `extension .log` the extension kept last: `api.1.log`, `api-20261126.log`.
 Compressed copies are skipped: their bytes are not the log's bytes. A rotated name is
 opened by the caller's `opener` (files/matches.py: no planted link followed); without one,
-a link at the name itself is not followed."""
+a link at the name itself is not followed. A path that was a link switched to another file
+while tailrabbit was stopped: the old file is looked for at the path the link resolved to
+(saved in its checkpoint), and among that path's rotated names too (open_away)."""
 
 import glob
 import os
@@ -94,14 +96,66 @@ def _holds(fd, size, end, tail):
 
 def still_at(record, opener):
     """The file of `record` is still at its path, with its content, not shorter."""
-    try:
-        fd = opener(record.path)
-    except OSError:
+    fd = _open_whole(record, opener, record.path)
+    if fd is None:
         return False
+    os.close(fd)
+    return True
+
+
+def _open_whole(record, opener, name):
+    """A descriptor of `name` if it holds the file of `record`, whole, else None."""
     try:
-        st = os.fstat(fd)
-        return ((st.st_dev, st.st_ino) == record.identity.inode
-                and st.st_size >= record.offset
-                and same_content_start(fd, record.identity))
-    finally:
-        os.close(fd)
+        fd = opener(name)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if ((st.st_dev, st.st_ino) == record.identity.inode and st.st_size >= record.offset
+            and same_content_start(fd, record.identity)):
+        return fd
+    os.close(fd)
+    return None
+
+
+def followed_names(record):
+    """The names the file of `record` was followed by: its path and, when that led through
+    a link, the link-free path it resolved to (checkpoints.py: `resolved`)."""
+    resolved = record.resolved
+    return [record.path] + ([resolved] if resolved and resolved != record.path else [])
+
+
+def away_names(record):
+    """Where a start looks for the file of `record` once its path names another file:
+    open_away's names, for a caller that only asks whether it would be found there."""
+    names = followed_names(record)
+    return names[1:] + [name for path in names for name in rotated_names(path)]
+
+
+def open_away(record, opener):
+    """At a start, the path of `record` names another file (or none): where did its file go?
+
+      - a link switched to another file (a deploy points current.log at releases/8/app.log
+        instead of releases/7/app.log): the file is still at the path the link resolved
+        to. Read from the checkpoint if it grew past it; if it did not, nothing is
+        unread, and nothing is looked for further (a copy beside it is an older one);
+      - renamed (rename + create) under a rotated name of either path;
+      - copied (copytruncate) under one of those names: the copy holds at least up to
+        the checkpoint and begins with the file's first bytes.
+    The file itself is taken only with bytes past the checkpoint (else there is nothing to
+    read). Returns (name, fd, same_inode): same_inode False for a copy; or (None, None,
+    None)."""
+    names = followed_names(record)
+    for name in names[1:]:
+        fd = _open_whole(record, opener, name)
+        if fd is not None:
+            if os.fstat(fd).st_size > record.offset:
+                return name, fd, True
+            os.close(fd)
+            return None, None, None
+    for same_inode, min_size in ((True, record.offset + 1), (False, record.offset)):
+        for path in names:
+            name, fd = open_rotated(path, record.identity, min_size, same_inode=same_inode,
+                                    opener=opener)
+            if fd is not None:
+                return name, fd, same_inode
+    return None, None, None

@@ -1,8 +1,9 @@
 """What a file input does across rotation: the files rotated away from a path read before
 its new file, a truncation (copytruncate: the unread tail from the copy), and at start the
-files rotated while tailrabbit was stopped. A mixin of FileInput (logfile.py), which
-holds the state it works on: `_tailers` (path -> tailer of the file there now),
-`_draining` (tailers of files rotated away, oldest first), `store`, `copies`, `_paths`.
+files rotated while tailrabbit was stopped, or left behind by a link switched meanwhile.
+A mixin of FileInput (logfile.py), which holds the state it works on: `_tailers` (path ->
+tailer of the file there now), `_draining` (tailers of files rotated away, oldest first),
+`store`, `copies`, `_paths`.
 """
 
 import os
@@ -10,7 +11,7 @@ import os
 from tailrabbit import logevents
 from tailrabbit.files.copies import count_lines, find_copy
 from tailrabbit.files.identity import identify
-from tailrabbit.files.rotated import open_rotated, still_at
+from tailrabbit.files.rotated import open_away, still_at
 from tailrabbit.files.tailer import FileTailer
 
 
@@ -83,29 +84,27 @@ class FileRotation:
         self._finish(copy)
 
     def _recover_rotated(self, now):
-        """Files rotated while we were down: read them from their checkpoint first."""
+        """Files rotated while we were down, or left behind by a link switched to another
+        file (files/rotated.py, open_away): read them from their checkpoint first."""
         for record in list(self.store.records.values()):
             # A record of a file that was empty has no fingerprint: any file reusing its
             # inode would pass for it, so it cannot be looked for.
             if still_at(record, self.matches.open) or not record.identity.length:
                 continue
-            name, fd = open_rotated(record.path, record.identity, record.offset + 1,
-                                    same_inode=True, opener=self.matches.open)
-            if fd is not None:                    # renamed: the same file, resume in it
+            name, fd, same_inode = open_away(record, self.matches.open)
+            if fd is None:
+                continue
+            if same_inode:                        # renamed, or a link's old target
                 # Under the path it was followed at, like a file rotated while we run: its
-                # event held ends when the writer's new file there grows (_read_current).
+                # event held ends when the writer's new file there grows (_read_current),
+                # and the new file's lines wait for its unread rest (_older_first).
                 tailer = FileTailer(self._new_framer, record.path, fd, record, record.offset)
                 tailer.last_growth = now
                 self._draining.append(tailer)
             else:
                 # A copy read to its end is looked for too: it gets a checkpoint at its
                 # end, so a glob that matches it does not ship it again.
-                name, fd = open_rotated(record.path, record.identity, record.offset,
-                                        same_inode=False, opener=self.matches.open)
-                if fd is not None:                # copied: its tail is in the copy
-                    self.store.forget(record)     # its inode holds other content now
-                    self._drain_copy(name, fd, record.offset, now)
-            if fd is not None:
-                logevents.file_rotated_while_stopped(input=self.name, path=record.path,
-                                                     rotated=name, offset=record.offset)
-
+                self.store.forget(record)         # its inode holds other content now
+                self._drain_copy(name, fd, record.offset, now)
+            logevents.file_rotated_while_stopped(input=self.name, path=record.path,
+                                                 rotated=name, offset=record.offset)

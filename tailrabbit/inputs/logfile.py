@@ -34,7 +34,7 @@ from tailrabbit.files.checkpoints import CheckpointStore
 from tailrabbit.files.copies import CopyJudge
 from tailrabbit.files.identity import FINGERPRINT_BYTES, identify, same_content_start
 from tailrabbit.files.matches import MatchPolicy
-from tailrabbit.files.rotated import rotated_names
+from tailrabbit.files.rotated import away_names
 from tailrabbit.files.tailer import FileTailer
 from tailrabbit.inputs.base import Input
 from tailrabbit.inputs.file_rotation import FileRotation
@@ -254,7 +254,7 @@ class FileInput(FileRotation, Input):
         elif record.offset > size:
             logevents.file_shorter_than_checkpoint(input=self.name, path=path)
             record.restart(0)
-        record.path = path
+        record.follow(path, self.matches.resolved(path, fd))
         tailer = FileTailer(self._new_framer, path, fd, record, record.resume_offset())
         tailer.last_growth = now
         self._tailers[path] = tailer
@@ -274,9 +274,9 @@ class FileInput(FileRotation, Input):
 
 def _findable(record, matched):
     """True if the next start reads the file of `record` again: the pattern opens it at
-    its name, or it was renamed away (files/rotated.py: a start recovers such a file by
-    identity). A file at its name that the pattern does not open (a copytruncate copy,
-    api.log.1 beside an exact path) is read by nobody: False."""
+    its name, or it was renamed away, or a link was switched away from it (files/rotated.py:
+    a start recovers such a file by identity). A file at its name that the pattern does not
+    open (a copytruncate copy, api.log.1 beside an exact path) is read by nobody: False."""
     def at(name):
         try:
             st = os.stat(name)
@@ -285,4 +285,4 @@ def _findable(record, matched):
         return (st.st_dev, st.st_ino) == record.identity.inode
     if at(record.path):
         return record.path in matched
-    return any(at(name) for name in rotated_names(record.path))
+    return any(at(name) for name in away_names(record))

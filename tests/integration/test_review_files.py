@@ -15,7 +15,7 @@ import socket
 
 import pytest
 
-from file_helpers import Held, append, file_input, wait_read, wait_saved
+from file_helpers import Held, append, checkpoints, file_input, wait_read, wait_saved
 from helpers import base_config
 
 
@@ -91,7 +91,6 @@ def test_a_rotated_file_compressed_with_the_broker_down_then_a_graceful_restart(
 
 # ---- symlinked exact path ---------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="known: a checkpoint names the link, not its target; a target switched while stopped is not found again (store the resolved path)")
 def test_a_link_switched_while_stopped_still_reads_the_old_targets_rest(
         broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
     """`path` names a link (allowed for an exact path) that the app switches to a new file
@@ -111,6 +110,36 @@ def test_a_link_switched_while_stopped_still_reads_the_old_targets_rest(
     os.symlink(two, link + ".new")
     os.rename(link + ".new", link)
     second = tailrabbit_factory(config, name="second")
+    wait_saved(state_dir, two, 6)
+    assert second.stop() == 0, second.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    assert bodies == [b"one 1", b"one 2", b"two 1"]
+    entry = [e for e in checkpoints(state_dir) if e["ino"] == os.stat(one).st_ino][0]
+    assert (entry["path"], entry["resolved"]) == (link, one)
+
+
+def test_a_link_switched_then_a_stop_with_the_broker_down_ships_the_old_target_once(
+        broker, config, dead_broker, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """The link switches while tailrabbit runs with the broker down: the old target is read
+    to its end, nothing confirmed, then a graceful stop. The next start reads the old
+    target again from its checkpoint (found at its resolved path), so its lines must not
+    also be spooled: each line once, the old target's first."""
+    link = str(tmp_path / "current.log")
+    one, two = str(tmp_path / "app-1.log"), str(tmp_path / "app-2.log")
+    append(one, b"one 1\n")
+    os.symlink(one, link)
+    first = tailrabbit_factory(file_input(dead_broker, queue_name, link), name="first")
+    wait_read(first, 1)
+    append(one, b"one 2\n")
+    append(two, b"two 1\n")
+    os.symlink(two, link + ".new")
+    os.rename(link + ".new", link)
+    first.wait_for_event("file_rotated")
+    wait_read(first, 3)
+    assert first.stop() == 0, first.log()
+    second = tailrabbit_factory(file_input(config, queue_name, link), name="second")
+    second.wait_for_event("file_rotated_while_stopped")
+    wait_saved(state_dir, one, 12)
     wait_saved(state_dir, two, 6)
     assert second.stop() == 0, second.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
