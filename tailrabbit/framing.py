@@ -18,6 +18,11 @@ from collections import namedtuple
 from tailrabbit.multiline import EventJoiner, start_detector
 from tailrabbit.splitter import LineSplitter
 
+# What a framer held unfinished, as raw bytes for another framer: the held event's lines
+# (each with its "\n"), then the unterminated line; `skipping`: inside the discarded rest
+# of a line cut at max_line_bytes.
+Carry = namedtuple("Carry", "data skipping")
+
 # lines: bytes to publish; offsets: their first bytes (files) or None; truncated: indexes
 # or None; end_offset: the checkpoint bound; read: lines or events read; filtered: not
 # published because of include/exclude
@@ -75,6 +80,22 @@ class Framer:
         lines = [tail[0]] if tail else []
         offsets = ([tail[1]] if tail else []) if self.want_offsets else None
         return self._frame(lines, offsets, None, flush=True)
+
+    def take_back(self):
+        """What this framer holds unfinished (Carry), for the reader that continues the
+        stream: a reload that replaces the reader, a stop while the writer is mid-line.
+        Handed over raw, not framed: the successor may cut and join differently (a reload
+        changing max_line_bytes or multiline). Empties this framer."""
+        held = self.joiner.take_lines() if self.joiner is not None else []
+        partial, skipping = self.splitter.take_partial()
+        return Carry(b"".join(line + b"\n" for line in held) + partial, skipping)
+
+    def resume(self, carry):
+        """Start with what a predecessor held unfinished (take_back), as if read here."""
+        framed = self.feed(carry.data)
+        if carry.skipping:
+            self.splitter.skip_to_next_line()
+        return framed
 
     def expire(self, now=None):
         """The held event if multiline_timeout passed without a new line, else None."""

@@ -17,6 +17,7 @@ import gevent
 
 from tailrabbit import logevents
 from tailrabbit.inputs import make_input
+from tailrabbit.inputs.handover import Handover
 from tailrabbit.spool import Spool
 
 KILL_TIMEOUT = 2.0       # a killed greenlet only writes its batch to the spool: quick
@@ -123,11 +124,16 @@ class InputSet:
 
     def replace(self, settings):
         """A FIFO or stdin input with new reading settings: the new reader opens first
-        (a FIFO writer never finds the pipe without one), then the old one stops; what the
-        old one held goes to the shared spool."""
+        (a FIFO writer never finds the pipe without one), then the old one stops; the
+        lines it held go to the shared spool, the line it was in the middle of to the new
+        reader (inputs/handover.py: one line is never torn in two by a reload)."""
         old_item, old_greenlet = self.inputs[settings.name], self.readers[settings.name]
-        self.start(self.create(settings))
+        new_item = self.create(settings)
+        # the old reader's unfinished line goes to the new one, which reads only then
+        handover = old_item.handover_to = new_item.handover_from = Handover()
+        self.start(new_item)
         stop_greenlets([old_greenlet])
+        handover.give(None)          # it held none (between writers, or not reading)
         return old_item
 
     def restart_file_input(self, settings, wait_delivered):

@@ -125,6 +125,11 @@ class EventJoiner:
             self._emit(events, starts, cut, cut_short=False)
         return events, starts, cut or None
 
+    def take_lines(self):
+        """The held event's lines, no longer held (Framer.take_back)."""
+        lines, self._lines, self._truncated = self._lines, [], False
+        return lines
+
     def flush(self):
         """The held event as a finished one (the stream ended or went quiet)."""
         return self.feed([], [] if self._offset is not None else None, final=True)

@@ -87,6 +87,14 @@ class LineSplitter:
         lines.append(line)
         offsets.append(start)
 
+    def take_partial(self):
+        """(the unterminated line's bytes, skipping): what a successor reader must start
+        with, as if it had read them itself (Framer.take_back). Empties this splitter."""
+        partial, skipping = self._partial, self._skipping
+        self._partial, self._skipping = b"", False
+        self.offset += len(partial)
+        return partial, skipping
+
     def flush(self):
         """The unterminated tail as a final line (writer gone, EOF): (line, offset) or None."""
         tail, self._partial = self._partial, b""

@@ -21,6 +21,11 @@ class Input:
     """Base of the input kinds: `run()` is the greenlet body; `finished` marks a stdin EOF."""
 
     kind = None
+    # A reload replacing a pipe reader (InputSet.replace, handover.py): the old reader
+    # gives what it held unfinished to `handover_to`; the new one waits on
+    # `handover_from` before its first read.
+    handover_to = None
+    handover_from = None
 
     def __init__(self, settings, buffer, stats, spool=None):
         self.settings = settings
@@ -35,6 +40,15 @@ class Input:
 
     def new_framer(self, offset=0, want_offsets=False):
         return Framer(self.settings, offset, want_offsets)
+
+    def first_framer(self):
+        """The framer of a pipe reader's first read, begun with what the reader it
+        replaces held unfinished, once that one stopped (never two readers of one pipe):
+        (framer, what resuming it framed: for `pump` to hand on first)."""
+        framer = self.new_framer()
+        handover, self.handover_from = self.handover_from, None
+        carry = handover.take() if handover is not None else None
+        return framer, (framer.resume(carry) if carry is not None else None)
 
     def submit_framed(self, framed, source=None):
         """Hand on what a Framer made of the bytes read; filtered lines are counted as
@@ -94,16 +108,19 @@ class Input:
         if self.spool is not None and batch.lines:
             self.spool.append(batch)
 
-    def pump(self, fd, framer, read=None, chunk=PIPE_CHUNK):
+    def pump(self, fd, framer, read=None, chunk=PIPE_CHUNK, first=None):
         """Read `fd` to EOF, submitting complete lines (or events); then the unterminated
         tail and the event held. While an event is held, reads wait at most until its
         multiline_timeout, then it is published (the writer may never write again).
 
         Killed (a stop, a reload), what was read and not handed on (the unterminated
-        tail, the held event) is gone from the pipe: it is spooled, not lost.
+        tail, the held event) is gone from the pipe: see stopped_mid_stream. `first`:
+        lines framed before the first read (first_framer), handed on first.
         """
         read = nb_read if read is None else read
         try:
+            if first is not None:
+                self.submit_framed(first)
             while True:
                 due = framer.deadline()
                 data = read(fd, chunk) if due is None else read(fd, chunk, due)
@@ -116,12 +133,25 @@ class Input:
                     break
                 self.submit_framed(framer.feed(data))
         except GreenletExit:
-            framed = framer.flush()
-            if framed.lines:
-                self.stats.read += len(framed.lines)
-                self.spill(Batch(self.name, framed.lines, truncated=framed.truncated))
+            self.stopped_mid_stream(fd, framer)
             raise
         self.submit_framed(framer.flush())
+
+    def stopped_mid_stream(self, fd, framer):
+        """Killed inside `pump` (a stop, a reload). What the framer holds unfinished goes
+        to the reader replacing this one; at a stop it is a line of its own, spooled (a
+        FIFO whose writer stays keeps it for the next start: FifoInput)."""
+        if self.handover_to is not None:
+            self.handover_to.give(framer.take_back())
+            return
+        self.spill_framed(framer.flush())
+
+    def spill_framed(self, framed):
+        """Framed lines read by a reader being stopped: to the spool (no put that could
+        block while the stop waits)."""
+        if framed.lines:
+            self.stats.read += len(framed.lines)
+            self.spill(Batch(self.name, framed.lines, truncated=framed.truncated))
 
 
 def wait_readable(fd, check_every=CHECK_EVERY, deadline=None):

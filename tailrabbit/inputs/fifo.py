@@ -13,12 +13,16 @@ The pipe's capacity is raised to 1 MiB where the kernel allows, to ride out shor
 import errno
 import fcntl
 import os
+import select
 import stat
 
 import gevent
+from gevent import GreenletExit
 
 from tailrabbit import logevents
-from tailrabbit.inputs.base import Input, wait_readable
+from tailrabbit.framing import Framed
+from tailrabbit.inputs.base import PIPE_CHUNK, Input, wait_readable
+from tailrabbit.inputs.handover import save_unfinished, take_unfinished
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PIPE_SIZE = 1 << 20
@@ -31,6 +35,7 @@ class FifoInput(Input):
     def run(self):
         path = self.settings.path
         fd = None
+        first = True
         while True:
             if fd is None:
                 fd = self._open(path)
@@ -38,10 +43,18 @@ class FifoInput(Input):
                     gevent.sleep(RETRY_SECONDS)
                     continue
             try:
-                # read() on a FIFO without a writer returns EOF at once; poll does not
-                # report it readable until a writer has come: wait for one first.
-                wait_readable(fd)
-                self.pump(fd, self.new_framer())
+                framer, framed = self._resume(fd) if first else (self.new_framer(), None)
+                first = False
+                try:
+                    if framed is not None:
+                        self.submit_framed(framed)
+                    # read() on a FIFO without a writer returns EOF at once; poll does
+                    # not report it readable until a writer has come: wait for one first.
+                    wait_readable(fd)
+                except GreenletExit:
+                    self.stopped_mid_stream(fd, framer)
+                    raise
+                self.pump(fd, framer)
                 # The writer closed. The next reader opens BEFORE this one closes: a
                 # writer that reopened meanwhile (nginx -s reopen) holds the pipe, and with
                 # no reader at all its next write would fail with EPIPE and lose the line.
@@ -52,6 +65,51 @@ class FifoInput(Input):
             os.close(fd)
             fd = next_fd
             logevents.fifo_writer_closed(input=self.name, path=path)
+
+    def _resume(self, fd):
+        """The first framer: begun with the unfinished line of the reader this one
+        replaces (a reload), or of the last run (a stop kept it: handover.py). A kept line
+        continues only if a writer holds the FIFO now; with none, its writer finished
+        without a last "\n" and it is a line of its own. (framer, framed or None)."""
+        framer, framed = self.first_framer()
+        kept = take_unfinished(self.spool.directory) if self.spool is not None else None
+        if kept is None:
+            return framer, framed
+        framed = framer.resume(kept)
+        try:
+            data = os.read(fd, PIPE_CHUNK)
+        except BlockingIOError:
+            data = None                     # a writer holds the FIFO: the line goes on
+        logevents.unfinished_line_resumed(
+            input=self.name, bytes=len(kept.data),
+            reason="no writer holds the FIFO: a line of its own" if data == b""
+            else "its writer goes on")
+        if data is None:
+            return framer, framed
+        return framer, join_framed(framed, framer.feed(data) if data else framer.flush())
+
+    def stopped_mid_stream(self, fd, framer):
+        """A stop (not a reload) while reading: if a writer still holds the FIFO, what the
+        framer holds unfinished is kept for the next start and the pipe's unread bytes
+        stay in the pipe, which lives on while the writer holds it; if no writer does,
+        the pipe dies with our descriptor: its last bytes are read now and spooled."""
+        if self.handover_to is None and self.spool is not None:
+            if writer_holds(fd):
+                carry = framer.take_back()
+                if carry.data or carry.skipping:
+                    try:
+                        save_unfinished(self.spool.directory, carry)
+                        logevents.unfinished_line_kept(input=self.name,
+                                                       bytes=len(carry.data),
+                                                       path=self.settings.path)
+                        return
+                    except OSError as error:
+                        logevents.unfinished_line_not_kept(input=self.name,
+                                                           reason=error.strerror or error)
+                        self.spill_framed(framer.resume(carry))
+            else:
+                self.spill_framed(drain(fd, framer))
+        super().stopped_mid_stream(fd, framer)
 
     def _open(self, path):
         """Open the FIFO, creating it (0640) if missing; None (logged) if it cannot be."""
@@ -103,3 +161,39 @@ def untrusted(st, path):
         return (f"FIFO {path} is writable by others (mode {stat.S_IMODE(st.st_mode):04o}); "
                 f"not reading it (chmod o-w it)")
     return None
+
+
+def writer_holds(fd):
+    """True while a writer holds the FIFO (no hang-up reported; we read from it, so a
+    writer came)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return not any(events & select.POLLHUP for _fd, events in poller.poll(0))
+
+
+def drain(fd, framer, limit=PIPE_SIZE * 2):
+    """Read what a FIFO without writers still holds (at most `limit` bytes: its size) and
+    frame it to the end: every line, the last one unterminated or not."""
+    framed, taken = [], 0
+    while taken < limit:
+        try:
+            data = os.read(fd, PIPE_CHUNK)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        taken += len(data)
+        framed.append(framer.feed(data))
+    framed.append(framer.flush())
+    return join_framed(*framed)
+
+
+def join_framed(*parts):
+    """One Framed of several, in order (pipes: no offsets)."""
+    lines, truncated, read, filtered = [], set(), 0, 0
+    for part in parts:
+        truncated.update(len(lines) + index for index in (part.truncated or ()))
+        lines.extend(part.lines)
+        read += part.read
+        filtered += part.filtered
+    return Framed(lines, None, truncated or None, None, read, filtered)

@@ -33,7 +33,8 @@ class StdinInput(Input):
             self.finished = True
             return
         if stat.S_ISREG(mode):
-            self.pump(self.fd, self.new_framer(), read=blocking_read, chunk=FILE_CHUNK)
+            framer, first = self.first_framer()
+            self.pump(self.fd, framer, read=blocking_read, chunk=FILE_CHUNK, first=first)
         else:
             self._pump_nonblocking()
         self.finished = True
@@ -48,7 +49,8 @@ class StdinInput(Input):
         _readers[self.fd] += 1
         gevent.os.make_nonblocking(self.fd)
         try:
-            self.pump(self.fd, self.new_framer())
+            framer, first = self.first_framer()
+            self.pump(self.fd, framer, first=first)
         finally:
             _readers[self.fd] -= 1
             if not _readers[self.fd]:

@@ -21,6 +21,20 @@ fifo_created = Event(
 fifo_writer_closed = Event(
     "fifo_writer_closed", DEBUG, "writer closed {path}; waiting for the next one",
     "input path", LOGGER)
+# A stop while the FIFO's writer is mid-line (inputs/handover.py): the first part is kept
+# in state_dir and the next start continues the line with what the writer writes next.
+unfinished_line_kept = Event(
+    "unfinished_line_kept", INFO,
+    "kept {bytes} bytes of an unfinished line for the next start (its writer still holds "
+    "{path})", "input bytes path", LOGGER)
+unfinished_line_resumed = Event(
+    "unfinished_line_resumed", INFO,
+    "resumed {bytes} bytes of an unfinished line kept at the last stop ({reason})",
+    "input bytes reason", LOGGER)
+unfinished_line_not_kept = Event(
+    "unfinished_line_not_kept", ERROR,
+    "cannot keep the unfinished line for the next start ({reason}); spooled as a line",
+    "input reason", LOGGER)
 # Retried every 5 s for as long as the cause lasts (a missing directory, a FIFO that is
 # not ours or writable by others): one ERROR, then a summary at most every WARN_EVERY.
 # `reason` says what and names the path.

@@ -1,0 +1,72 @@
+"""A pipe reader's unfinished line outlives the reader: it is handed to the next one.
+
+A writer mid-line (stdio buffering, nginx's `buffer=` writes of 64 KiB) has put the first
+part of a line into the pipe; the rest comes with its next write. When the reader that
+holds that first part goes away while the writer stays, publishing the part as a line
+tears the line in two (the rest arrives as another). So:
+  - a reload that replaces a FIFO or stdin input (a reading key changed): the new reader
+    opens first and waits; the old one, stopped, hands it what its framer held
+    (`Handover`), and only then does the new one read. No fault excuses a torn line here.
+  - a stop while a FIFO's writer still holds the pipe: the unfinished part is kept in
+    state_dir (`save_unfinished`, the input's spool directory, crash-safe) and the next
+    start begins with it (`take_unfinished`), if a writer holds the FIFO then; if none
+    does, the writer finished without a last "\n" and the part is a line of its own.
+A writer that went away (EOF) ends its line: that is published as it is, as always.
+"""
+
+import os
+
+from gevent.event import Event
+
+from tailrabbit.atomic import discard, write_file
+from tailrabbit.framing import Carry
+from tailrabbit.spool.files import make_private_directory
+
+UNFINISHED = "unfinished-line"          # in the input's spool directory
+_HEADER = b"tailrabbit unfinished line 1 skipping=%d\n"
+
+
+class Handover:
+    """From a replaced reader to its successor: `give` once (the first call counts), `take`
+    waits for it. The replacer gives None after the old reader stopped, in case it held
+    nothing (it was between writers, or stopped outside its read loop)."""
+
+    def __init__(self):
+        self._given = Event()
+        self._carry = None
+
+    def give(self, carry):
+        if not self._given.is_set():
+            self._carry = carry
+            self._given.set()
+
+    def take(self):
+        self._given.wait()
+        return self._carry
+
+
+def unfinished_path(spool_directory):
+    return os.path.join(spool_directory, UNFINISHED)
+
+
+def save_unfinished(spool_directory, carry):
+    """Keep `carry` for the next start (0600 in the 0700 spool directory: log content)."""
+    make_private_directory(spool_directory)
+    write_file(unfinished_path(spool_directory),
+               _HEADER % int(carry.skipping) + carry.data)
+
+
+def take_unfinished(spool_directory):
+    """The unfinished line a stop kept, or None; the file is removed (the reader holds it
+    now, and a stop keeps it again if it is still unfinished then)."""
+    path = unfinished_path(spool_directory)
+    try:
+        with open(path, "rb") as handle:
+            content = handle.read()
+    except OSError:         # none kept (or no spool directory: the spool says why)
+        return None
+    header, _, data = content.partition(b"\n")
+    discard(path)
+    if not header.startswith(b"tailrabbit unfinished line 1 skipping="):
+        return None
+    return Carry(data, header.endswith(b"=1"))
