@@ -109,21 +109,30 @@ class Session:
 
     def open(self, inputs, confirm, timeout):
         """Connect, declare, open a publishing channel per declared input; returns the
-        inputs whose queues could not be declared (they get no channel)."""
+        inputs whose queues could not be declared (they get no channel).
+
+        Every step that waits for the broker has `timeout`: nothing watches heartbeats
+        before the reader greenlet starts (after this), and py-amqp sends none while it
+        waits for a reply. A broker that took the handshake and then answered nothing (a
+        hung node, a black-holed connection that still looks open) kept the publisher in
+        the declare channel's open or close for good, silently (test_hang_session_open)."""
         with gevent.Timeout(timeout):
             self.connection.connect()
         self.opened_at = time.monotonic()
         self.heartbeat = self.connection.heartbeat
         failed = []
-        declare_channel = self.connection.channel()
+        with gevent.Timeout(timeout):
+            declare_channel = self.connection.channel()
         for item in inputs:
             try:
                 with gevent.Timeout(timeout):
                     self._declare(declare_channel, item)
             except amqp_errors.ChannelError as error:
                 failed.append(DeclareFailed(item, error))
-                declare_channel = self.connection.channel()   # the broker closed the old one
-        declare_channel.close()
+                with gevent.Timeout(timeout):     # the broker closed the old one
+                    declare_channel = self.connection.channel()
+        with gevent.Timeout(timeout):
+            declare_channel.close()
         refused = {failure.input.name for failure in failed}
         for item in inputs:
             if item.name not in refused:
