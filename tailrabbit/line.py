@@ -10,10 +10,12 @@ read from (the `path` header: with a glob, the match, not the pattern).
 
 import time
 
+from tailrabbit.marks import PartOfRecord
+
 
 class Batch:
     __slots__ = ("input", "lines", "offsets", "truncated", "timestamp", "source",
-                 "end_offset", "start", "path", "_nbytes")
+                 "end_offset", "start", "path", "_nbytes", "message_starts", "riders")
 
     def __init__(self, input_name, lines, offsets=None, truncated=None, source=None,
                  end_offset=None, timestamp=None, path=None):
@@ -29,6 +31,10 @@ class Batch:
         self.path = path if path is not None or source is None else source.path
         self.timestamp = int(time.time()) if timestamp is None else timestamp
         self._nbytes = None
+        # Set by a batching encoder (batchframes.py) when its messages hold several
+        # lines: the index of each message's first line (a nack names a message).
+        self.message_starts = None
+        self.riders = None               # batches to release right after this one
 
     @property
     def nbytes(self):
@@ -41,27 +47,40 @@ class Batch:
     def __len__(self):
         return len(self.lines)
 
-    def split(self, count):
-        """(the first `count` lines, the rest) as two batches of the same origin, or None
-        when the origin cannot confirm a part (a spool record is confirmed whole). For a
-        nack of a line inside a batch: the lines before it were stored, only it and the
-        rest go again (a 300-line read into a queue with room for 50 was resent whole,
-        forever)."""
-        source = self.source
-        if source is not None and not (getattr(source, "splittable", False)
-                                       and self.offsets is not None):
-            return None
-        offsets, truncated = self.offsets, self.truncated or ()
-        head = Batch(self.input, self.lines[:count],
-                     offsets[:count] if offsets is not None else None,
-                     {i for i in truncated if i < count} or None, source,
-                     offsets[count] if offsets is not None else None, self.timestamp,
-                     self.path)
-        tail = Batch(self.input, self.lines[count:],
-                     offsets[count:] if offsets is not None else None,
-                     {i - count for i in truncated if i >= count} or None, source,
-                     self.end_offset, self.timestamp, self.path)
-        return head, tail
+    def part(self, start, end):
+        """Lines [start, end) as a batch of the same origin (the whole: this one). For a
+        nack inside a batch: only the lines not stored go again, and the stored ones are
+        released in order. A part confirms up to its own end when its origin allows it
+        (a file: offsets); a part before the last of a spool record, confirmed whole,
+        gets a mark that moves nothing (marks.PartOfRecord) and the last part keeps the
+        record's mark and end. Riders (below) go with the last part."""
+        count = len(self.lines)
+        if start == 0 and end == count:
+            return self
+        source, offsets, truncated, last = self.source, self.offsets, self.truncated, \
+            end == count
+        if not last and source is not None and not isinstance(source, PartOfRecord) \
+                and not (source.splittable and offsets is not None):
+            source = PartOfRecord(source)
+        part = Batch(self.input, self.lines[start:end],
+                     offsets[start:end] if offsets is not None else None,
+                     {i - start for i in truncated if start <= i < end} or None
+                     if truncated else None, source,
+                     self.end_offset if last else
+                     offsets[end] if offsets is not None else None,
+                     self.timestamp, self.path)
+        if last and self.riders:
+            part.riders = list(self.riders)
+        return part
+
+    def carry(self, riders):
+        """Release `riders` (batches the broker stored after a line of this one it
+        refused) right after this batch is confirmed: their marks must not move past
+        its lines (a file's checkpoint, a spool's position), and their lines must not
+        go again."""
+        if self.riders is None:
+            self.riders = []
+        self.riders.extend(riders)
 
     def __repr__(self):
         return f"<Batch {self.input} {len(self.lines)} lines>"

@@ -6,7 +6,9 @@ confirmed every line of it, the publisher's callback calls `mark.confirmed(batch
     file was truncated since the batch was read (a newer generation: a late confirm
     must not move the checkpoint of the new content up to an offset of the old);
   - SpoolPosition: the spool's confirmed position may move to the batch's end, and the
-    segments before it go.
+    segments before it go;
+  - PartOfRecord: lines of a spool record before its last part, after a nack split it:
+    nothing moves until the last part is confirmed.
 Batches of a pipe read live carry none (nothing to move: the spool is their safety net).
 """
 
@@ -39,3 +41,26 @@ class SpoolPosition:
 
     def confirmed(self, batch):
         self.spool.confirm(self.segment, batch.end_offset)
+
+
+class PartOfRecord:
+    """The lines of a record confirmed whole (a spool record) before its last part, when a
+    nack inside it split it (Batch.part). Their confirm moves nothing: the last part keeps
+    the record's mark and end, and is released after these (in order), so the spool's
+    position passes the record only when all of it is stored. Rejected: confirming the
+    record with its first part (a crash then loses the rest), keeping it whole (a queue
+    at its reject-publish limit got the same head at every retry, forever), and no mark
+    at all (a batch without one is a pipe's live lines: a stop that spools these again
+    would count them as newly spooled)."""
+    __slots__ = ("whole",)
+    splittable = True                        # any part of it moves nothing
+
+    def __init__(self, whole):
+        self.whole = whole                   # the record's own mark
+
+    @property
+    def path(self):
+        return self.whole.path
+
+    def confirmed(self, batch):
+        pass

@@ -9,7 +9,9 @@ What a batched message is (the contract's Messages section):
 - lines of ONE Batch only: one read of one pipe or one file, so a message never spans two
   files, two rotations of one file, two inputs, or a checkpoint's or spool segment's edge.
   Checkpoints and the spool keep working per Batch; the confirm tracker counts the
-  messages `encode` says the Batch became (each takes one delivery tag).
+  messages `encode` says the Batch became (each takes one delivery tag), and a nack of
+  one splits the Batch at that message's first line (`message_starts`: the grouping is
+  deterministic, but the tracker does not know the encoder).
 - body: each line followed by "\n" (split on "\n" to get the lines back; a line never
   holds "\n"), at most batch_lines lines and batch_bytes bytes; a single line longer than
   batch_bytes goes alone (a message never holds part of a line).
@@ -105,7 +107,7 @@ class BatchEncoder(RouteEncoder):
         tail = self.props_tail_head + _pack_timestamp(batch.timestamp) + self.app_id
         channel, method, max_body, append = self.channel_id, self.method_frame, \
             self.max_body, out.append
-        messages = 0
+        starts = []
         for start, end in self._groups(lines):
             if self.batched:
                 body = b"\n".join(lines[start:end]) + b"\n"
@@ -140,5 +142,8 @@ class BatchEncoder(RouteEncoder):
             else:
                 append(FRAME_END)
                 self._split_body(body, out)
-            messages += 1
-        return messages
+            starts.append(start)
+        # Which lines a message holds, for a nack of it (confirms.py splits the batch
+        # at its first line); kept only when messages hold several lines.
+        batch.message_starts = starts if len(starts) != len(lines) else None
+        return len(starts)

@@ -34,13 +34,14 @@ class BrokerEvents:
     def on_nack(self, name, delivery_tag, multiple):
         """Not stored (a full queue with x-overflow = reject-publish; the lines in flight
         to a classic queue whose node died): never counted as confirmed; the input is
-        parked, its lines go again, in order, when retried."""
+        parked, its lines not acked go again, in order, when retried (its channel's tags
+        are tracked until each is acked or nacked: a line after the nacked one may be
+        stored anyway)."""
         if not self._live():
             return
-        if name in self._parking:       # a later nack of lines kept for their acks
-            taken, released = self._trackers.take_from(name, 1 if multiple
-                                                       else delivery_tag)
-            self._set_aside(name, taken)
+        if name in self._parking:       # a later nack on the parked input's channel
+            released, _ = self._trackers.nack(name, delivery_tag, multiple,
+                                              self._set_aside)
             if released:
                 self._release(released)
             self._acked.set()           # the confirm window may have room again
@@ -51,7 +52,7 @@ class BrokerEvents:
                    f"{' and earlier' if multiple else ''} (a full queue, a quorum "
                    f"queue electing a leader, the node of a classic queue gone?)",
                    *((ELECTION_RETRY_FIRST,) if young else ()),
-                   nacked_from=1 if multiple else delivery_tag)
+                   nack=(delivery_tag, multiple))
 
     def on_return(self, name, exc, exchange, routing_key, message):
         """An unroutable line (its queue deleted or unbound). The broker acks it right
@@ -97,31 +98,37 @@ class BrokerEvents:
         self._resend[at:at] = batches
 
     def _release(self, batches):
-        """Confirmed batches: counted, their input's route proven, checkpoints told."""
+        """Confirmed batches: counted, their input's route proven, checkpoints told; a
+        batch's riders (stored after a refused line of it) right after it."""
         for batch in batches:
             self.stats.of(batch.input).confirmed += len(batch.lines)
             self._parking.confirmed(batch.input)
             if self.on_confirmed is not None:
                 self.on_confirmed(batch)
+            if batch.riders:
+                self._release(batch.riders)
         self.progress.set()
 
-    def _park(self, name, reason, first=None, nacked_from=None):
+    def _park(self, name, reason, first=None, nack=None):
         """Hold `name` back: its unconfirmed lines wait, in order, before its buffered
         ones; nothing of it is published until a reconnect retries it. `first`: its
-        first retry delay (None: parking's default, a route failure's). `nacked_from`: a
-        nack's delivery tag; the lines before it keep waiting for their acks (without
-        this, every retry against a queue at its reject-publish limit published its head
-        again: 250 messages, 50 distinct lines, in 5 rounds), else its channel is
-        forgotten (a return's ack confirms nothing)."""
+        first retry delay (None: parking's default, a route failure's). `nack`: (delivery
+        tag, multiple) of a nack; the lines before it keep waiting for their acks, and
+        the channel's later acks still count: only the lines not stored go again
+        (without this, every retry against a queue at its reject-publish limit published
+        its head again: 250 messages, 50 distinct lines, in 5 rounds). Else its channel
+        is forgotten (a return's ack confirms nothing)."""
         if name in self._parking:
             return
-        taken, released = (self._trackers.take(name), []) if nacked_from is None \
-            else self._trackers.take_from(name, nacked_from)
-        self._set_aside(name, taken)
+        if nack is None:
+            taken, released = self._trackers.take(name), []
+            self._set_aside(name, taken)
+            count = sum(len(b.lines) for b in taken)
+        else:
+            released, count = self._trackers.nack(name, *nack, self._set_aside)
         delay = self._parking.park(name, reason, first)
         self.buffer.hold_back(self._parking.reasons)
-        logevents.input_parked(input=name, reason=reason, delay=delay,
-                               count=sum(len(b.lines) for b in taken))
+        logevents.input_parked(input=name, reason=reason, delay=delay, count=count)
         if released:                    # lines before the nacked one, acked already
             self._release(released)
         self._acked.set()               # the confirm window may have room again

@@ -92,39 +92,54 @@ def test_a_nack_takes_the_batches_from_the_nacked_tag_and_earlier_ones_wait_for_
     first, second, third = batch(10, "a"), batch(10, "a"), batch(10, "a")
     for b in (first, second, third):
         trackers.add(b)                               # tags 1-10, 11-20, 21-30
-    taken, released = trackers.take_from("a", 15)     # line 15 nacked: split at it
-    assert [b.lines for b in taken] == [second.lines[4:], third.lines] and not released
-    assert trackers.outstanding == 14
+    set_aside = []
+
+    def aside(name, batches):
+        set_aside.extend(batches)
+    assert trackers.nack("a", 15, False, aside) == ([], 16)   # split at line 15
+    assert trackers.outstanding == 30                 # every tag's fate is awaited
     assert trackers.ack("a", 10, True) == [first]     # the late ack of a stored line counts
     head, = trackers.ack("a", 14, True)
-    assert head.lines == second.lines[:4] and trackers.outstanding == 0
-    assert trackers.take_from("b", 1) == ([], [])
+    assert head.lines == second.lines[:4] and trackers.outstanding == 16
+    assert trackers.nack("a", 30, True, aside) == ([], 0)     # 16-30 refused too
+    assert [b.lines for b in set_aside] == [second.lines[4:], third.lines]
+    assert trackers.outstanding == 0
+    assert trackers.nack("b", 1, False, aside) == ([], 0)
     trackers.add(batch(10, "c"))                      # tags 1-10
     assert trackers.ack("c", 3, True) == []
-    (tail,), (acked,) = trackers.take_from("c", 4)    # the head was acked already
-    assert len(acked) == 3 and len(tail) == 7
+    (acked,), held = trackers.nack("c", 4, False, aside)    # the head was acked already
+    assert len(acked) == 3 and held == 7
 
 
 def test_a_nack_inside_a_batch_splits_it_and_the_stored_head_waits_for_its_ack():
-    from tailrabbit.marks import FilePosition, SpoolPosition
-    tracker = ConfirmTracker()
+    from tailrabbit.marks import FilePosition, PartOfRecord, SpoolPosition
+    tracker, set_aside = ConfirmTracker(), []
     whole = Batch("a", [b"l%d" % i for i in range(10)], offsets=list(range(0, 100, 10)),
                   truncated={2, 7}, source=FilePosition(_Record()), end_offset=100)
     tracker.add(whole)                                # tags 1-10
-    (tail,), released = tracker.take_from(4)          # line 4 (index 3) nacked
-    assert released == []
-    assert tail.lines == whole.lines[3:] and tail.offsets == whole.offsets[3:]
-    assert tail.truncated == {4} and tail.end_offset == 100
-    assert tracker.outstanding == 3 and tracker.outstanding_bytes == 6
+    assert tracker.nack(4, False, set_aside.extend) == ([], 7)   # line 4 (index 3)
     head, = tracker.ack(3, True)                      # the stored head's late ack
     assert head.lines == whole.lines[:3] and head.end_offset == 30
     assert head.truncated == {2} and head.source is whole.source
+    assert tracker.outstanding == 7 and tracker.outstanding_bytes == 14
+    tracker.nack(10, True, set_aside.extend)
+    tail, = set_aside
+    assert tail.lines == whole.lines[3:] and tail.offsets == whole.offsets[3:]
+    assert tail.truncated == {4} and tail.end_offset == 100
+    tracker, set_aside = ConfirmTracker(), []
     spooled = Batch("a", [b"x"] * 5, source=SpoolPosition(None, 0), end_offset=50)
-    tracker.add(spooled)                              # tags 11-15: a spool record
-    assert tracker.take_from(13) == ([spooled], [])   # confirmed whole, never split
+    tracker.add(spooled)                              # tags 1-5: a spool record
+    tracker.nack(3, False, set_aside.extend)          # split: only its last part moves it
+    head, = tracker.ack(2, True)
+    assert isinstance(head.source, PartOfRecord) and head.source.whole is spooled.source
+    tracker.nack(5, True, set_aside.extend)
+    tail, = set_aside
+    assert tail.source is spooled.source and tail.end_offset == 50 and len(tail) == 3
+    tracker, set_aside = ConfirmTracker(), []
     piped = Batch("a", [b"y"] * 5)
-    tracker.add(piped, messages=1)                    # tag 16: five lines, one message
-    assert tracker.take_from(16) == ([piped], [])
+    tracker.add(piped, messages=1)                    # tag 1: five lines, one message
+    tracker.nack(1, False, set_aside.extend)
+    assert set_aside == [piped]
 
 
 class _Record:

@@ -86,15 +86,16 @@ def test_a_nack_parks_its_input_and_is_never_confirmed():
     pub._write(session, [good1, bad1, bad2, good2])
     pub.on_ack("bad", 1, False)
     pub.on_nack("bad", 2, False)                 # bad1's second line was not stored
-    pub.on_ack("bad", 4, True)                   # confirms nothing set aside
+    pub.on_ack("bad", 4, True)                   # bad2 was: it waits for bad1's second
     pub.on_ack("good", 6, True)
-    # bad1's first line was stored and acked: confirmed; the rest goes again
+    # bad1's first line was stored and acked: confirmed; its second goes again
     assert [b.lines for b in pub.confirmed] == [bad1.lines[:1], good1.lines, good2.lines]
     assert "bad" in pub._parking
-    assert [b.lines for b in pub._resend] == [bad1.lines[1:], bad2.lines]   # in order
+    assert [b.lines for b in pub._resend] == [bad1.lines[1:]]
+    assert pub._resend[0].riders == [bad2]       # released right after it, not resent
     bad3 = batch("bad", 1, 4)
     pub._write(session, [bad3, batch("good", 1, 6)])
-    assert [b.lines for b in pub._resend] == [bad1.lines[1:], bad2.lines, bad3.lines]
+    assert [b.lines for b in pub._resend] == [bad1.lines[1:], bad3.lines]
     # never published while parked, in order
 
 
@@ -200,14 +201,18 @@ def test_a_planned_reconnect_keeps_sending_heartbeats_while_it_waits(monkeypatch
 
 
 def test_a_later_nack_of_lines_kept_for_their_acks_sets_them_before_the_parked_ones():
-    """A nack of tag 15 parks the input and sets aside line 15 and what follows; the
-    lines before it wait for their acks. If one of them is nacked too, it and the rest
-    of the kept ones go before those: the input's lines keep their order."""
+    """A nack of tag 15 parks the input; the lines before it wait for their acks, and
+    every tag's fate is awaited. If one of them is nacked too, it and the rest of the
+    kept ones go before the lines buffered since: the input's lines keep their order."""
     pub, session = publisher("a")
     first, second = batch("a", 10), batch("a", 10)
     pub._write(session, [first, second])                  # tags 1-10, 11-20
     pub.on_nack("a", 15, False)                           # split: 11-14 wait for acks
-    assert [b.lines for b in pub._resend] == [second.lines[4:]] and "a" in pub._parking
-    pub.on_nack("a", 5, False)                            # 1-4 acked, 5 and on refused
+    assert pub._resend == [] and "a" in pub._parking
+    later = batch("a", 1, 20)
+    pub._write(session, [later])                          # parked: set aside
+    pub.on_nack("a", 5, False)                            # 5 and on refused
+    pub.on_ack("a", 4, True)
+    pub.on_nack("a", 20, True)
     assert [b.lines for b in pub._resend] == [first.lines[4:], second.lines[:4],
-                                               second.lines[4:]]
+                                               second.lines[4:], later.lines]
