@@ -130,6 +130,35 @@ class PrivateNode:
         os.kill(self.pid, signal.SIGKILL)
         self._wait_gone(timeout)
 
+    def sync_metadata(self):
+        """Have the node write its metadata (mnesia's transaction log: queue declarations)
+        to disk now. A durable queue that tailrabbit declared about a second before a
+        kill -9 under persistent traffic was gone after the restart, with the messages it
+        had confirmed ('no queue' in the node's log; 2 of 8 kill rounds on two loaded
+        cores): declare-ok does not wait for that log, which is written behind the
+        traffic's disk work. With no traffic, a queue declared 0.3 s before survived."""
+        return self.ctl("eval", "mnesia:sync_log().")
+
+    def describe(self):
+        """The node's view, for a failure message: its queues and connections, and the
+        errors and warnings of its log since the last (re)start."""
+        parts = []
+        for args in (("list_queues", "name", "messages", "pid", "state"),
+                     ("list_connections", "name", "state", "connected_at")):
+            try:
+                parts.append(self.ctl(*args, timeout=30))
+            except Exception as error:            # the node may be the problem
+                parts.append(f"{args[0]}: {error!r}")
+        try:
+            with open(os.path.join(self.base_dir, "log", f"{self.node}.log")) as handle:
+                text = handle.read()
+            text = text[text.rfind("Starting RabbitMQ"):]
+            parts.append("\n".join(line for line in text.splitlines()
+                                   if "[error]" in line or "[warning]" in line)[-6000:])
+        except OSError as error:
+            parts.append(f"node log: {error}")
+        return "\n".join(parts)
+
     def stop_app(self):
         """The VM and distribution stay up; AMQP goes away (the listener closes)."""
         self.ctl("stop_app")

@@ -62,6 +62,10 @@ def outage_under_traffic(node, queue, state_dir, factory, tmp_path, fail, recove
     """Traffic into a FIFO, `fail()` the node mid-way, `recover()` it: every line arrives."""
     path = str(tmp_path / "web.fifo")
     proc = factory(fifo_setup(node, state_dir, queue, path))
+    # The queue's declaration on disk before the crash: else a kill -9 can lose the queue
+    # with the lines it confirmed, which no shipper can repeat (PrivateNode.sync_metadata)
+    proc.wait_for_event("connected", timeout=30)
+    node.sync_metadata()
     os.close(open_writer(path))
     writer = LineWriter(path, 20000, 5000).start()
     wait_for(lambda: writer.written > 6000, message="traffic")
@@ -76,7 +80,8 @@ def outage_under_traffic(node, queue, state_dir, factory, tmp_path, fail, recove
         try:
             broker.wait_depth(queue, writer.count, timeout=120)
         except AssertionError as error:        # once in CI: say what tailrabbit did
-            raise AssertionError(f"{error}\n{proc.diagnose()}") from None
+            raise AssertionError(f"{error}\n{proc.diagnose()}\n--- the node ---\n"
+                                 f"{node.describe()}") from None
         took = time.monotonic() - back
         assert proc.stop() == 0, proc.log()
         duplicates = check_at_least_once([m.body for m in broker.consume_all(queue)],
