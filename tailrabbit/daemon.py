@@ -63,7 +63,10 @@ class Daemon:
                 raise StartupError(f"{self.settings.path}: [tailrabbit] metrics: cannot "
                                    f"listen on {host}:{port}: {error.strerror}") from None
         for signum, name in SIGNALS.items():
-            gevent.signal_handler(signum, self.control.put, (name,))
+            if name == "USR2":      # at once, even while the control loop is busy
+                gevent.signal_handler(signum, self.handle_usr2)
+            else:
+                gevent.signal_handler(signum, self.control.put, (name,))
         for name in early_signals.take():     # arrived while the config was loading
             self.control.put((name,))
         self._publisher_greenlet = gevent.spawn(self.publisher.run)
@@ -102,6 +105,10 @@ class Daemon:
 
     def handle_usr1(self):
         self.log_stats()
+
+    def handle_usr2(self):
+        from gevent.util import format_run_info
+        logevents.tasks_dumped(stacks="\n".join(format_run_info()))
 
     def handle_hup(self):
         reload_config(self)

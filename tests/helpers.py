@@ -188,17 +188,19 @@ class Tailrabbit:
         return done.stdout + done.stderr
 
     def diagnose(self):
-        """For the failure message of a process that seems stuck: its log after a SIGUSR1
+        """For the failure message of a process that seems stuck: its log after SIGUSR1
         (a stats line per input, if the hub still runs: read, published, confirmed,
-        buffered), then its Python stacks."""
+        buffered) and SIGUSR2 (every greenlet's stack), then its threads' stacks."""
         if self.process.poll() is None:
-            before = self.log().count("[stats]")
-            self.process.send_signal(signal.SIGUSR1)
-            try:
-                wait_for(lambda: self.log().count("[stats]") > before, 3.0,
-                         message="a stats line")
-            except AssertionError:
-                pass                       # no answer to SIGUSR1: the hub is blocked
+            for signum, event in ((signal.SIGUSR1, "[stats]"),
+                                  (signal.SIGUSR2, "[tasks_dumped]")):
+                before = self.log().count(event)
+                self.process.send_signal(signum)
+                try:
+                    wait_for(lambda: self.log().count(event) > before, 3.0,
+                             message=event)
+                except AssertionError:
+                    pass                   # no answer: the hub is blocked
         return f"{self.log()}\n{self.stacks()}"
 
     def log(self):

@@ -112,6 +112,13 @@ metrics_listening = Event(
     "metrics_listening", INFO, "metrics on http://{address}/metrics", "address",
     "tailrabbit.metrics")
 
+# SIGUSR2: every greenlet's and thread's stack (gevent.util.format_run_info), for "it is
+# running but not moving": a stuck greenlet is invisible to py-spy and faulthandler,
+# which see only the hub. Code positions only: no locals, so no log content.
+tasks_dumped = Event(
+    "tasks_dumped", INFO, "SIGUSR2: the stacks of every greenlet and thread:\n{stacks}",
+    "stacks", LOGGER)
+
 # Every stats_interval and on SIGUSR1, one per input: the counters of stats.py (a unit
 # test checks that they are all here), what the buffer holds, the connection state.
 STATS_FIELDS = ("input", "read", "published", "confirmed", "spooled", "dropped",

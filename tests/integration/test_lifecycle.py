@@ -1,10 +1,13 @@
 """The process's lifecycle: a dead input stops everything with exit 1 (supervisord restarts
 it), an unusable state_dir is a config error."""
 
+import os
+import signal
 import subprocess
 import sys
 
-from helpers import REPO, run_cli, write_config
+from helpers import REPO, run_cli, wait_for, write_config
+from integration.test_fifo import open_writer
 
 
 CRASHING_INPUT = """
@@ -41,3 +44,28 @@ def test_an_unwritable_state_dir_is_a_config_error(config, tmp_path):
     assert result.returncode == 78
     assert "[tailrabbit] state_dir: cannot write to" in result.stderr.decode()
     assert len(result.stderr.decode().splitlines()) == 1
+
+
+def test_sigusr2_logs_every_greenlets_stack_and_changes_nothing(
+        broker, config, queue_name, tailrabbit_factory, tmp_path):
+    """SIGUSR2: the stack of every greenlet (the reader waiting on its FIFO, the
+    publisher), code positions only; the process goes on reading and publishing."""
+    path = str(tmp_path / "web.fifo")
+    config["input:web"] = {"type": "fifo", "path": path, "queue": queue_name}
+    proc = tailrabbit_factory(config)
+    proc.wait_for_event("connected")
+    secret = b"a line the dump must not show"
+    fd = open_writer(path)
+    os.write(fd, secret + b"\n")
+    broker.wait_depth(queue_name, 1)
+    proc.signal(signal.SIGUSR2)
+    proc.wait_for_event("tasks_dumped")
+    dump = wait_for(lambda: (lambda log: "publisher/loop.py" in log and log)(
+        proc.log().split("[tasks_dumped]", 1)[1]), message="the whole dump")
+    assert "inputs/fifo.py" in dump and "publisher/loop.py" in dump, dump
+    assert secret.decode() not in dump
+    os.write(fd, b"after\n")
+    os.close(fd)
+    broker.wait_depth(queue_name, 2)
+    assert proc.stop() == 0, proc.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == [secret, b"after"]

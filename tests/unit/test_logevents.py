@@ -36,6 +36,7 @@ SAMPLE = {
     "inputs": ["web:fifo", "api:file"], "buffer": 100000, "buffer_bytes": 268435456,
     "signal": "SIGTERM", "spool_max_bytes": 1073741824, "resumes": True,
     "entry": "{'dev': 'x'}", "position": {"segment": 7, "offset": 99},
+    "stacks": "Greenlet <run>\n  File \"publisher/loop.py\", line 1",
     **{name: 1 for name in COUNTERS},
 }
 
