@@ -114,7 +114,9 @@ class InputSet:
     # ---- reloads -----------------------------------------------------------------------
 
     def remove(self, name):
-        """Stop an input's reader; its spool keeps replaying what it holds."""
+        """Stop an input's reader; its spool keeps replaying what it holds. A file input
+        is kept (`retired`): confirms of its lines still move its checkpoints, and a stop
+        with the broker down judges its lines as a configured one's (spool_undelivered)."""
         item, greenlet = self.inputs.pop(name), self.readers.pop(name)
         stop_greenlets([greenlet])
         if hasattr(item, "save_checkpoints"):
@@ -169,14 +171,25 @@ class InputSet:
         """What only memory holds (`pending`: batches not confirmed, and the buffer's)
         goes to the spools, each input on its own: one failing spool (a full disk) must
         not keep the others from being written. Files keep theirs (their checkpoints did
-        not move past it), except lines no file will give again (not_readable_again)."""
+        not move past it), except lines no file will give again (not_readable_again).
+
+        A file input removed by SIGHUP (`retired`) is judged the same way, under its name:
+        what it read was to be published (README, reload), and its lines of a file
+        deleted or truncated since exist nowhere else. Those are spooled; the next start
+        reports the spool (spool_orphaned) and the input added back publishes it first.
+        Its lines still in their file stay there, behind its checkpoint, as an input in
+        the config leaves them: added back, it reads them once; not added back, nobody
+        does, as for the rest of that file (the operator removed the input). Rejected:
+        spooling those too (the input added back would ship them twice: its checkpoint
+        never passed them) and leaving all of it (the lines of a deleted file were lost).
+        """
         left = 0
-        files = {name: item for name, item in self.inputs.items() if item.kind == "file"}
+        files = self._file_inputs()
         for name in list(self.spools) + [n for n in files if n not in self.spools]:
             batches = [b for b in pending if b.input == name] + self.buffer.remove_input(name)
             if name in files:
-                batches += files[name].spilled
-                lost = files[name].not_readable_again(batches)
+                batches += [batch for item in files[name] for batch in item.spilled]
+                lost = _not_readable_again(files[name], batches)
                 left += sum(len(b.lines) for b in batches) - sum(len(b.lines) for b in lost)
                 batches = lost
                 if not batches:
@@ -196,6 +209,14 @@ class InputSet:
                                         and b.input not in files)
         if left:
             logevents.stopped_unconfirmed(count=left)
+
+    def _file_inputs(self):
+        """name -> the file inputs of that name whose lines may be held: the configured
+        one first, then those a reload removed (one may have been added back since)."""
+        files = {}
+        for item in [i for i in self.inputs.values() if i.kind == "file"] + self.retired:
+            files.setdefault(item.name, []).append(item)
+        return files
 
     def close_spools(self):
         for name, spool in self.spools.items():
@@ -241,3 +262,19 @@ def stop_greenlets(greenlets, timeout=KILL_TIMEOUT):
     for greenlet in greenlets:
         if not greenlet.dead:
             logevents.stop_timeout(task=str(greenlet), seconds=timeout)
+
+
+def _not_readable_again(items, batches):
+    """The batches no file gives again, in order, each judged by the file input that read
+    it (the one whose checkpoints hold its record; lines replayed from the spool: the
+    first): an input removed and added back by reloads reads its files under a new
+    store, which does not know the old one's records."""
+    def owner(batch):
+        store = getattr(getattr(batch.source, "record", None), "store", None)
+        return next((item for item in items if item.store is store), items[0])
+    groups = {}
+    for batch in batches:
+        groups.setdefault(id(owner(batch)), (owner(batch), []))[1].append(batch)
+    lost = {id(batch) for item, group in groups.values()
+            for batch in item.not_readable_again(group)}
+    return [batch for batch in batches if id(batch) in lost]

@@ -11,9 +11,10 @@ A match is a copy of a tailed file T only when
     (rejected design: "same first 256 bytes" -- it skipped such files whole, item 4);
   - and its bytes so far are T's bytes, compared in full, not just the head.
 Such a match is not read; its growth is compared with T at each poll. When T is
-truncated, the truncation handler takes T's unread tail from the copy (rotated.py) and
-gives the copy a checkpoint at its end: from then on it is an ordinary file, and lines
-added to it later are shipped. If the copy instead grows with bytes T does not have, it
+truncated, the truncation handler (inputs/file_rotation.py) reads T's unread tail from the
+copy under T's checkpoint, which moves to the copy (a stop in the middle leaves the rest
+to the next start); read to its end, the copy's checkpoint is at its end: from then on it
+is an ordinary file, and lines added to it later are shipped. If the copy instead grows with bytes T does not have, it
 is read from the start of the line where it departs from T; the lines before that are
 T's lines, shipped from T: one WARNING with their count.
 """

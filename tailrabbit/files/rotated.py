@@ -141,9 +141,12 @@ def open_away(record, opener):
       - renamed (rename + create) under a rotated name of either path;
       - copied (copytruncate) under one of those names: the copy holds at least up to
         the checkpoint and begins with the file's first bytes.
-    The file itself is taken only with bytes past the checkpoint (else there is nothing to
-    read). Returns (name, fd, same_inode): same_inode False for a copy; or (None, None,
-    None)."""
+    The file itself is taken only with bytes past the checkpoint; found without (read to
+    its end), nothing is unread and no copy is looked for: a copytruncate copy, which
+    keeps the record of the file it was copied from (inputs/file_rotation.py), must not
+    be taken for the copy of itself by a later copy starting with the same bytes (a
+    constant header). Returns (name, fd, same_inode): same_inode False for a copy; or
+    (None, None, None)."""
     names = followed_names(record)
     for name in names[1:]:
         fd = _open_whole(record, opener, name)
@@ -152,10 +155,17 @@ def open_away(record, opener):
                 return name, fd, True
             os.close(fd)
             return None, None, None
-    for same_inode, min_size in ((True, record.offset + 1), (False, record.offset)):
-        for path in names:
-            name, fd = open_rotated(path, record.identity, min_size, same_inode=same_inode,
-                                    opener=opener)
-            if fd is not None:
-                return name, fd, same_inode
+    for path in names:
+        name, fd = open_rotated(path, record.identity, record.offset, same_inode=True,
+                                opener=opener)
+        if fd is not None:
+            if os.fstat(fd).st_size > record.offset:
+                return name, fd, True
+            os.close(fd)
+            return None, None, None
+    for path in names:
+        name, fd = open_rotated(path, record.identity, record.offset, same_inode=False,
+                                opener=opener)
+        if fd is not None:
+            return name, fd, False
     return None, None, None

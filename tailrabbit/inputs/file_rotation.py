@@ -42,46 +42,82 @@ class FileRotation:
                    if t.fd is not None}
         name, fd, verified = find_copy(tailer, self.copies, reading, set(self.store.records),
                                        self._paths)
-        if fd is not None:
-            # The unread tail, from the copy, under a checkpoint of the copy's own: a crash
-            # before it is confirmed resumes there, not in the truncated file. A copy that
-            # ends before what we read of the original holds nothing unread.
-            size = os.fstat(fd).st_size
-            # The copy goes on where we stopped reading: the event held and the line read
-            # in part continue in it; its checkpoint starts at the event held (a restart
-            # reads the whole event again from the copy).
-            carried, start = tailer, tailer.framer.end_offset
-            if size < tailer.read_pos:
-                # We read past the copy's end: it holds nothing unread, and the line we
-                # hold in part is known only to us (the copy has less of it, if any).
-                self._take(tailer.flush())
-                carried, start = None, size
-            if verified:
-                logevents.file_copytruncated(input=self.name, path=tailer.path, copy=name)
-            else:
-                skipped = count_lines(fd, start)
-                self.copies.count_skipped(skipped)
-                logevents.file_copy_assumed(input=self.name, path=tailer.path, copy=name,
-                                            count=skipped, total=self.copies.skipped_lines)
-            self._drain_copy(name, fd, start, now, carried)
-        else:
+        if fd is None:
             logevents.file_truncated(input=self.name, path=tailer.path)
             self._take(tailer.flush())
+            self._restart(tailer)
+            return
+        # The copy goes on where we stopped reading: the event held and the line read in
+        # part continue in it (a restart reads the whole event again from the copy).
+        start, size = tailer.framer.end_offset, os.fstat(fd).st_size
+        whole = size >= tailer.read_pos
+        if not whole:
+            # We read past the copy's end: it holds nothing unread, and the line we hold
+            # in part is known only to us (the copy has less of it, if any).
+            self._take(tailer.flush())
+            start = size
+        if verified:
+            logevents.file_copytruncated(input=self.name, path=tailer.path, copy=name)
+        else:
+            skipped = count_lines(fd, start)
+            self.copies.count_skipped(skipped)
+            logevents.file_copy_assumed(input=self.name, path=tailer.path, copy=name,
+                                        count=skipped, total=self.copies.skipped_lines)
+        if not whole:
+            # The lines read and not confirmed are in no file now (a stop spools them:
+            # their generation is gone); the copy gets a checkpoint at its end, so a glob
+            # that matches it does not ship it again.
+            self._restart(tailer)
+            self._drain_copy(name, fd, start, now, self.store.add(identify(fd), name, start))
+            return
+        # The file's checkpoint goes on in the copy (the same bytes at the same offsets),
+        # and the truncated file gets a new one, before the copy is read: a stop in the
+        # middle of it leaves the copy's unread rest where the next start looks (below).
+        record = tailer.record
+        self._move_to_copy(record, fd)
+        tailer.record = self.store.add(identify(tailer.fd), tailer.path, 0)
+        tailer.record.follow(record.path, record.resolved)
+        self._drain_copy(name, fd, start, now, record, carried=tailer)
+        self.copies.detach(tailer)           # its other copies hold only what we shipped
+        tailer.restart_at(0)
+
+    def _restart(self, tailer):
+        """The file at the tailer's path is read again from 0 under its record."""
         self.copies.detach(tailer)           # its other copies hold only what we shipped
         tailer.restart_at(0)
         tailer.record.restart(0)
         tailer.record.identity = identify(tailer.fd)
 
-    def _drain_copy(self, name, fd, offset, now, carried=None):
-        """Read a copytruncate copy from `offset` to its end; it is never read again.
-        `carried`: the tailer of the truncated file, whose reading goes on in the copy."""
-        copy_record = self.store.add(identify(fd), name, offset)
+    def _move_to_copy(self, record, fd):
+        """`record` (a file's checkpoint) goes on in the file's copytruncate copy at `fd`:
+        the same offsets, the same generation, so the lines read from the file and not
+        confirmed yet move it when they are; its path stays the file's. A stop before the
+        copy is read to its end leaves the copy's rest where the next start finds it: the
+        file of a record whose path names another file is looked for by identity among
+        the path's rotated names (files/rotated.py), as a file renamed away, and read from
+        the checkpoint, before the new file; a stop with the broker down leaves its lines
+        to that (not_readable_again). Rejected: a checkpoint of the copy's own under the
+        copy's name (the design before): a pattern that does not match the copy
+        (api.log.1 beside an exact path) never read its rest again, and the file's record,
+        also leading to the copy, read it from the file's older checkpoint."""
+        self.store.forget(record)
+        record.identity = identify(fd)
+        self.store.records[record.identity.inode] = record
+        self.store.dirty = True
+
+    def _drain_copy(self, name, fd, offset, now, record, carried=None):
+        """Read a copytruncate copy from `offset` to its end, under `record`; it is never
+        read again. `carried`: the tailer of the truncated file, whose reading goes on in
+        the copy. The copy is closed even if the reader is stopped in the middle."""
         self.copies.forget(name)             # from now on an ordinary file at its end
-        copy = FileTailer(self._new_framer, name, fd, copy_record, offset)
+        copy = FileTailer(self._new_framer, name, fd, record, offset)
         if carried is not None:
             carried.hand_over(copy)
-        self._take(copy.read(now))
-        self._finish(copy)
+        try:
+            self._take(copy.read(now))
+            self._take(copy.flush())
+        finally:
+            copy.close()
 
     def _recover_rotated(self, now):
         """Files rotated while we were down, or left behind by a link switched to another
@@ -89,8 +125,9 @@ class FileRotation:
         for record in list(self.store.records.values()):
             # A record of a file that was empty has no fingerprint: any file reusing its
             # inode would pass for it, so it cannot be looked for.
-            if still_at(record, self.matches.open) or not record.identity.length:
-                continue
+            if (self.store.records.get(record.identity.inode) is not record
+                    or still_at(record, self.matches.open) or not record.identity.length):
+                continue                          # (or replaced by a copy's, below)
             name, fd, same_inode = open_away(record, self.matches.open)
             if fd is None:
                 continue
@@ -102,9 +139,11 @@ class FileRotation:
                 tailer.last_growth = now
                 self._draining.append(tailer)
             else:
-                # A copy read to its end is looked for too: it gets a checkpoint at its
-                # end, so a glob that matches it does not ship it again.
-                self.store.forget(record)         # its inode holds other content now
-                self._drain_copy(name, fd, record.offset, now)
+                # Copied and truncated: the record goes on in the copy (_move_to_copy), so
+                # a stop while it is read leaves its rest to the next start. A copy read
+                # to its end is looked for too: its checkpoint is then at its end, so a
+                # glob that matches it does not ship it again.
+                self._move_to_copy(record, fd)
+                self._drain_copy(name, fd, record.offset, now, record)
             logevents.file_rotated_while_stopped(input=self.name, path=record.path,
                                                  rotated=name, offset=record.offset)

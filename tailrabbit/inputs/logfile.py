@@ -149,11 +149,11 @@ class FileInput(FileRotation, Input):
 
     def not_readable_again(self, batches):
         """The batches whose lines the next start would not read from a file: their file
-        was truncated since (copytruncate: the old bytes live on only in the copy, read on
-        from where we were), or deleted (compress without delaycompress), or its record
-        forgotten; and lines replayed from this input's spool. A stop with the broker down
-        spools these (InputSet.spool_undelivered); without it they were lost. Asked at
-        the stop, after the readers closed their files: by name, not by descriptor."""
+        was truncated since (in place, or copied shorter than what we read: a copy that
+        holds them takes the file's record), or deleted (compress without delaycompress),
+        or its record forgotten; and lines replayed from this input's spool. A stop with
+        the broker down spools these (InputSet.spool_undelivered); without it they were
+        lost. Asked at the stop, after the readers closed their files: by name."""
         records, findable, matched = self.store.records, {}, self.matches.scan()
 
         def lost(batch):
@@ -271,12 +271,12 @@ class FileInput(FileRotation, Input):
         self._take(tailer.read(now))
 
 
-
 def _findable(record, matched):
     """True if the next start reads the file of `record` again: the pattern opens it at
-    its name, or it was renamed away, or a link was switched away from it (files/rotated.py:
-    a start recovers such a file by identity). A file at its name that the pattern does not
-    open (a copytruncate copy, api.log.1 beside an exact path) is read by nobody: False."""
+    its name, or it was renamed away or copied (a copytruncate copy keeps the file's record
+    and path), or a link was switched away from it (files/rotated.py: a start recovers such
+    a file by identity). A file at its name that the pattern does not open (one the pattern
+    no longer matches) is read by nobody: False."""
     def at(name):
         try:
             st = os.stat(name)
