@@ -4,7 +4,6 @@ lines read, and holding the tailrabbit process still with SIGSTOP while files ch
 
 import json
 import os
-import re
 import signal
 
 from helpers import wait_for
@@ -49,11 +48,7 @@ def wait_saved(state_dir, path, offset, timeout=30.0):
 
 def stats_of(proc, name="api"):
     """SIGUSR1, then the figures of input `name`'s stats line."""
-    count = proc.log().count(f"stats input={name} ")
-    proc.signal(signal.SIGUSR1)
-    wait_for(lambda: proc.log().count(f"stats input={name} ") > count, message="stats")
-    line = [line for line in proc.log().splitlines() if f"stats input={name} " in line][-1]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)\b", line)}
+    return proc.stats(name)
 
 
 def wait_read(proc, count):

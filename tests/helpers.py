@@ -187,6 +187,18 @@ class Tailrabbit:
                               capture_output=True, text=True, timeout=30)
         return done.stdout + done.stderr
 
+    def stats(self, name):
+        """The counters of input `name` (read, published, confirmed, ...) from a fresh
+        stats line. SIGUSR1 is sent once the process logged `started`: one sent before
+        its handlers exist (Python still importing) kills it."""
+        self.wait_for_event("started")
+        marker = f"stats input={name} "
+        before = self.log().count(marker)
+        self.signal(signal.SIGUSR1)
+        wait_for(lambda: self.log().count(marker) > before, message=f"a stats line of {name}")
+        line = [row for row in self.log().splitlines() if marker in row][-1]
+        return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)\b", line)}
+
     def diagnose(self):
         """For the failure message of a process that seems stuck: its log after SIGUSR1
         (a stats line per input, if the hub still runs: read, published, confirmed,

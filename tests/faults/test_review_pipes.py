@@ -42,13 +42,7 @@ def fd_flags(pid, fd):
 
 
 def stats_count(proc, name, key):
-    import re
-    before = proc.log().count(f"stats input={name} ")
-    proc.signal(signal.SIGUSR1)
-    wait_for(lambda: proc.log().count(f"stats input={name} ") > before, timeout=10,
-             message="a stats line (SIGUSR1)")
-    line = [row for row in proc.log().splitlines() if f"stats input={name} " in row][-1]
-    return int(re.search(rf"\b{key}=(\d+)", line).group(1))
+    return proc.stats(name)[key]
 
 
 # ---- stdin: a reload that restarts the input -------------------------------------------

@@ -3,8 +3,6 @@ never blocks, what did not fit is counted as dropped (whole lines, exactly), and
 that was spooled arrives once the broker is back, in order, none torn."""
 
 import os
-import re
-import signal
 import subprocess
 import threading
 import time
@@ -32,12 +30,7 @@ def small_disk(tmp_path):
 
 
 def stats_of(proc):
-    """The figures of the last stats line, after asking for a fresh one."""
-    before = proc.log().count("stats input=web")
-    proc.signal(signal.SIGUSR1)
-    wait_for(lambda: proc.log().count("stats input=web") > before, message="a stats line")
-    line = [ln for ln in proc.log().splitlines() if "stats input=web" in ln][-1]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
+    return proc.stats("web")
 
 
 def test_a_full_spool_disk_drops_and_counts_and_replays_every_spooled_line(

@@ -20,13 +20,7 @@ from integration.test_fifo import open_writer
 
 def stats_of(proc, name):
     """The counters of input `name` from a fresh stats line (SIGUSR1)."""
-    proc.wait_for_event("started")
-    before = proc.log().count(f"stats input={name} ")
-    proc.signal(signal.SIGUSR1)
-    wait_for(lambda: proc.log().count(f"stats input={name} ") > before,
-             message="a stats line")
-    line = [row for row in proc.log().splitlines() if f"stats input={name} " in row][-1]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
+    return proc.stats(name)
 
 
 def lines(prefix, count, width=100):

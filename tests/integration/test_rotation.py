@@ -11,7 +11,6 @@ import glob
 import gzip
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -145,12 +144,7 @@ def test_copytruncate_while_stopped_is_recovered_from_the_copy(broker, config, q
 
 
 def stats_of(proc, name):
-    """SIGUSR1, then the figures of input `name`'s stats line (read, published, ...)."""
-    count = proc.log().count(f"stats input={name} ")
-    proc.signal(signal.SIGUSR1)
-    wait_for(lambda: proc.log().count(f"stats input={name} ") > count, message="stats")
-    line = [line for line in proc.log().splitlines() if f"stats input={name} " in line][-1]
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)\b", line)}
+    return proc.stats(name)
 
 
 @pytest.mark.xfail(strict=False, reason="intermittent, under investigation: in 2 of ~9 CI "
