@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+import warnings
 from collections import Counter
 
 import pytest
@@ -179,7 +180,10 @@ def test_sigkill_mid_file_loses_nothing(broker, config, queue_name, tailrabbit_f
     try:
         broker.wait_depth(queue_name, writer.count + held - saved, timeout=60)
     except AssertionError as error:        # once in CI under load: say what the restart did
-        raise AssertionError(f"{error}\n{second.diagnose()}") from None
+        diagnosis = f"{error}\n{second.diagnose()}"
+        # an xfail hides its message: a warning reaches the run's summary, also from xdist
+        warnings.warn(f"test_sigkill_mid_file_loses_nothing stalled: {diagnosis}")
+        raise AssertionError(diagnosis) from None
     assert second.stop() == 0, second.log()
     duplicates = check_at_least_once([m.body for m in broker.consume_all(queue_name)],
                                      writer.expected())
