@@ -45,8 +45,10 @@ def test_refresh_under_traffic_loses_and_repeats_nothing(broker, config, queue_n
     writer = LineWriter(path, 40000, 10000).start()
     writer.join()
     broker.wait_depth(queue_name, writer.count)
+    # it reconnects every second (under load, a slow start leaves fewer during traffic)
+    wait_for(lambda: len(proc.logged("connected")) >= 3, timeout=15,
+             message="three connections")
     assert proc.stop() == 0, proc.log()
-    assert len(proc.logged("connected")) >= 3          # it did reconnect, several times
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert bodies == writer.expected()                 # exactly once, in order
 
@@ -82,6 +84,7 @@ def test_connection_cut_under_traffic_loses_nothing(broker, config, queue_name,
 def test_sigterm_publishes_what_is_buffered_and_exits_zero(broker, config, queue_name,
                                                           tailrabbit_factory, tmp_path):
     path = str(tmp_path / "web.fifo")
+    config["tailrabbit"]["shutdown_timeout"] = 60      # a loaded CI broker: no spooling
     proc = tailrabbit_factory(fifo_input(config, queue_name, path))
     fd = open_writer(path)
     os.write(fd, b"".join(b"burst %05d\n" % i for i in range(20000)))

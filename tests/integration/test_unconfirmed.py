@@ -18,5 +18,5 @@ def test_a_clean_exit_without_confirms_delivers_every_line(broker, config, queue
         assert proc.wait(120) == 0, proc.log()
     # a lost line never comes: the wait fails; a short wait covers the broker routing
     # what it already read when the process exited
-    broker.wait_depth(queue_name, LINES, timeout=15)
+    broker.wait_depth(queue_name, LINES, timeout=60)   # 23,000 behind once, under load
     assert broker.depth(queue_name) == LINES
