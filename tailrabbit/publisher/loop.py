@@ -29,7 +29,7 @@ from tailrabbit.publisher.batchframes import make_encoder
 from tailrabbit.publisher.hosts import HostRing
 from tailrabbit.publisher.parking import Backoff, Parking
 from tailrabbit.publisher.pending import PendingLines
-from tailrabbit.publisher.routes import reconnect_reason
+from tailrabbit.publisher.routes import ReloadedRoutes
 from tailrabbit.publisher.session import (CONNECTION_ERRORS, Session, SessionLost,
                                           describe)
 
@@ -44,7 +44,7 @@ DECLARE_RETRY_FIRST, RETRY_CAP = 5.0, 60.0
 ROUTE_RETRY_FIRST = 2.0       # a nack, return or channel error: often brief (a full queue)
 
 
-class Publisher(BrokerEvents, PendingLines):
+class Publisher(BrokerEvents, PendingLines, ReloadedRoutes):
     def __init__(self, broker, inputs, buffer, stats, on_confirmed=None):
         self.broker = broker
         self.inputs = {item.name: item for item in inputs}
@@ -74,34 +74,6 @@ class Publisher(BrokerEvents, PendingLines):
         # away makes it drop what its channels still held (72 of 200,000 lines once, in
         # the bench). The daemon raises this for a drained stop (`closing_time`).
         self.close_wait = CLOSE_WAIT
-
-    def update(self, broker, inputs):
-        """A reload. Routes of removed inputs stay while lines of theirs are pending; a
-        planned reconnect (which loses and repeats nothing) happens only when the broker
-        settings or a route changed, or an input was added or removed."""
-        new = {item.name: item for item in inputs}
-        reason = reconnect_reason(self.broker, self.inputs, broker, new)
-        for name, item in self.inputs.items():
-            if name not in new:
-                self._retired[name] = item
-        for name in new:
-            self._retired.pop(name, None)
-        self.broker, self.inputs = broker, new
-        self._hosts.update(broker.hosts, broker.host_order)
-        if reason:
-            logevents.reconnect_for_reload(reason=reason)
-            self._reconnect_now = True
-            self.buffer.readable.set()          # wake the loop to notice
-
-    def _routes(self):
-        """The configured inputs, plus removed ones with lines still to publish. Removed
-        inputs' settings are never forgotten (a few bytes each): a line of one that turns
-        up later (a spool replay) finds its route again at the next connection."""
-        pending = {b.input for b in self._resend} | {
-            b.input for b in self._trackers.batches()}
-        needed = {name: item for name, item in self._retired.items()
-                  if name in pending or self.buffer.held(name) or self.route_needed(name)}
-        return {**needed, **self.inputs}
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -144,7 +116,18 @@ class Publisher(BrokerEvents, PendingLines):
                 self._trackers = InputTrackers()
                 self.stats.connected = False
                 self._session = None
-                session.close(CLOSE_WAIT if session.failed.is_set() else self.close_wait)
+                session.close(self._close_wait(session))
+
+    def _close_wait(self, session):
+        """A failed connection: no more than a polite try. Without confirms a planned
+        reconnect (refresh, reload) waits as long as one waits for confirms: the close-ok
+        is then the only proof the broker took every line (2 s dropped lines of a slow
+        broker's channels)."""
+        if session.failed.is_set():
+            return CLOSE_WAIT
+        if not self.broker.confirm:
+            return max(self.close_wait, REFRESH_CONFIRM_WAIT)
+        return self.close_wait
 
     def _connect(self):
         """The first host of the ring that takes us: (session, its index) or (None, None)."""

@@ -10,6 +10,8 @@ unless listed here: a reconnect too many is cheap, a stale encoder or queue is n
 
 import dataclasses
 
+from tailrabbit import logevents
+
 # Input settings that change how lines are read, never how they are declared or encoded.
 READING_ONLY = frozenset({
     "start_at", "max_line_bytes", "overflow", "rotate_wait", "follow_symlinks",
@@ -35,3 +37,36 @@ def reconnect_reason(old_broker, old_inputs, new_broker, new_inputs):
     parts = [f"{what} {', '.join(names)}" for what, names in
              (("added", added), ("removed", removed), ("route changed", changed)) if names]
     return "; ".join(parts) or None
+
+
+class ReloadedRoutes:
+    """A mixin of Publisher (loop.py): a reload's new settings, and the routes a
+    connection declares, removed inputs' included while lines of theirs are pending."""
+
+    def update(self, broker, inputs):
+        """A reload. Routes of removed inputs stay while lines of theirs are pending; a
+        planned reconnect (which loses and repeats nothing) happens only when the broker
+        settings or a route changed, or an input was added or removed."""
+        new = {item.name: item for item in inputs}
+        reason = reconnect_reason(self.broker, self.inputs, broker, new)
+        for name, item in self.inputs.items():
+            if name not in new:
+                self._retired[name] = item
+        for name in new:
+            self._retired.pop(name, None)
+        self.broker, self.inputs = broker, new
+        self._hosts.update(broker.hosts, broker.host_order)
+        if reason:
+            logevents.reconnect_for_reload(reason=reason)
+            self._reconnect_now = True
+            self.buffer.readable.set()          # wake the loop to notice
+
+    def _routes(self):
+        """The configured inputs, plus removed ones with lines still to publish. Removed
+        inputs' settings are never forgotten (a few bytes each): a line of one that turns
+        up later (a spool replay) finds its route again at the next connection."""
+        pending = {b.input for b in self._resend} | {
+            b.input for b in self._trackers.batches()}
+        needed = {name: item for name, item in self._retired.items()
+                  if name in pending or self.buffer.held(name) or self.route_needed(name)}
+        return {**needed, **self.inputs}

@@ -70,6 +70,7 @@ class FakeSession:
 
     def close(self, timeout=2.0):
         self.closed = True
+        self.close_timeout = timeout
 
     # -- what the test does -----------------------------------------------------------
     def fail(self, reason="connection reset by the test"):
@@ -121,14 +122,14 @@ def until(predicate, timeout=5.0, message="condition"):
 class Harness:
     """A running Publisher, its buffer and stats, and every session it opened."""
 
-    def __init__(self, monkeypatch, names=("a", "b"), refresh=None):
+    def __init__(self, monkeypatch, names=("a", "b"), refresh=None, confirm=True):
         self.sessions = []
         # a parked input's first retry: 2 s (its jitter halves it at most) is long here
         monkeypatch.setattr(loop, "ROUTE_RETRY_FIRST", 0.2)
         monkeypatch.setattr(loop, "Session", lambda broker, host, port, callbacks:
                             FakeSession(broker, host, port, callbacks, self.sessions))
         self.broker = BrokerSettings(hosts=(("fake", 5672),), refresh=refresh,
-                                     heartbeat=0)
+                                     heartbeat=0, confirm=confirm)
         self.buffer = LineBuffer(100000)
         self.stats = Stats(names)
         self.confirmed = []                 # batches handed to on_confirmed, in order
@@ -320,3 +321,15 @@ def test_a_removed_input_with_lines_still_buffered_keeps_its_route(harness):
     assert two.bodies("b") == []
     assert sorted(three.declared) == ["a", "b", "c"]
     assert h.published("b", 1, three) == held.lines
+
+
+@pytest.mark.parametrize("confirm, wait", [(True, loop.CLOSE_WAIT),
+                                           (False, loop.REFRESH_CONFIRM_WAIT)])
+def test_without_confirms_a_refresh_waits_for_the_close_ok_as_for_confirms(
+        harness, confirm, wait):
+    """The close-ok is the only proof a broker took lines published without confirms;
+    a refresh's polite close gives it as long as a planned reconnect gives confirms."""
+    h = harness(refresh=0.2, confirm=confirm)
+    one = h.session
+    h.reconnected(2)
+    assert one.closed and one.close_timeout == wait
