@@ -10,7 +10,7 @@ from gevent import GreenletExit
 from gevent.socket import wait_read
 
 from tailrabbit import logevents
-from tailrabbit.framing import Framer
+from tailrabbit.framing import Framed, Framer
 from tailrabbit.line import Batch
 
 PIPE_CHUNK = 1 << 16
@@ -41,14 +41,31 @@ class Input:
     def new_framer(self, offset=0, want_offsets=False):
         return Framer(self.settings, offset, want_offsets)
 
+    @property
+    def stream(self):
+        """What this reader reads, for a handover (FifoInput: the FIFO's path)."""
+        return (self.kind, None)
+
     def first_framer(self):
         """The framer of a pipe reader's first read, begun with what the reader it
         replaces held unfinished, once that one stopped (never two readers of one pipe):
-        (framer, what resuming it framed: for `pump` to hand on first)."""
+        (framer, what resuming it framed: for `pump` to hand on first). What a reader of
+        another stream held (a reload changed the FIFO's path or the type) ended there:
+        lines of their own, before this stream's (else b"first half|" of one pipe began
+        the other pipe's first line)."""
         framer = self.new_framer()
         handover, self.handover_from = self.handover_from, None
         carry = handover.take() if handover is not None else None
-        return framer, (framer.resume(carry) if carry is not None else None)
+        if carry is None:
+            return framer, None
+        if handover.stream not in (None, self.stream):
+            return framer, self.ended(carry)
+        return framer, framer.resume(carry)
+
+    def ended(self, carry):
+        """`carry` framed as a stream that ended after it (its own framer)."""
+        own = self.new_framer()
+        return join_framed(own.resume(carry), own.flush())
 
     def submit_framed(self, framed, source=None):
         """Hand on what a Framer made of the bytes read; filtered lines are counted as
@@ -142,7 +159,7 @@ class Input:
         to the reader replacing this one; at a stop it is a line of its own, spooled (a
         FIFO whose writer stays keeps it for the next start: FifoInput)."""
         if self.handover_to is not None:
-            self.handover_to.give(framer.take_back())
+            self.handover_to.give(framer.take_back(), self.stream)
             return
         self.spill_framed(framer.flush())
 
@@ -152,6 +169,17 @@ class Input:
         if framed.lines:
             self.stats.read += len(framed.lines)
             self.spill(Batch(self.name, framed.lines, truncated=framed.truncated))
+
+
+def join_framed(*parts):
+    """One Framed of several, in order (pipes: no offsets)."""
+    lines, truncated, read, filtered = [], set(), 0, 0
+    for part in parts:
+        truncated.update(len(lines) + index for index in (part.truncated or ()))
+        lines.extend(part.lines)
+        read += part.read
+        filtered += part.filtered
+    return Framed(lines, None, truncated or None, None, read, filtered)
 
 
 def wait_readable(fd, check_every=CHECK_EVERY, deadline=None):

@@ -20,8 +20,7 @@ import gevent
 from gevent import GreenletExit
 
 from tailrabbit import logevents
-from tailrabbit.framing import Framed
-from tailrabbit.inputs.base import PIPE_CHUNK, Input, wait_readable
+from tailrabbit.inputs.base import PIPE_CHUNK, Input, join_framed, wait_readable
 from tailrabbit.inputs.handover import save_unfinished, take_unfinished
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -31,6 +30,10 @@ RETRY_SECONDS = 5.0
 
 class FifoInput(Input):
     kind = "fifo"
+
+    @property
+    def stream(self):
+        return (self.kind, self.settings.path)
 
     def run(self):
         path = self.settings.path
@@ -75,6 +78,13 @@ class FifoInput(Input):
         kept = take_unfinished(self.spool.directory) if self.spool is not None else None
         if kept is None:
             return framer, framed
+        if kept.path is not None and kept.path != self.settings.path:
+            # read from another FIFO (the path changed while stopped): it ended there
+            logevents.unfinished_line_resumed(
+                input=self.name, bytes=len(kept.data),
+                reason=f"kept from {kept.path}, not this FIFO: a line of its own")
+            return framer, join_framed(*[part for part in (self.ended(kept), framed)
+                                         if part is not None])
         framed = framer.resume(kept)
         try:
             data = os.read(fd, PIPE_CHUNK)
@@ -98,7 +108,8 @@ class FifoInput(Input):
                 carry = framer.take_back()
                 if carry.data or carry.skipping:
                     try:
-                        save_unfinished(self.spool.directory, carry)
+                        save_unfinished(self.spool.directory, carry,
+                                        self.settings.path)
                         logevents.unfinished_line_kept(input=self.name,
                                                        bytes=len(carry.data),
                                                        path=self.settings.path)
@@ -187,13 +198,3 @@ def drain(fd, framer, limit=PIPE_SIZE * 2):
     framed.append(framer.flush())
     return join_framed(*framed)
 
-
-def join_framed(*parts):
-    """One Framed of several, in order (pipes: no offsets)."""
-    lines, truncated, read, filtered = [], set(), 0, 0
-    for part in parts:
-        truncated.update(len(lines) + index for index in (part.truncated or ()))
-        lines.extend(part.lines)
-        read += part.read
-        filtered += part.filtered
-    return Framed(lines, None, truncated or None, None, read, filtered)

@@ -12,6 +12,10 @@ tears the line in two (the rest arrives as another). So:
     start begins with it (`take_unfinished`), if a writer holds the FIFO then; if none
     does, the writer finished without a last "\n" and the part is a line of its own.
 A writer that went away (EOF) ends its line: that is published as it is, as always.
+Both carry the stream the part was read from (`stream`, a kept file the FIFO's path): a
+reload or a restart that points the input at another FIFO, or makes it stdin, reads
+another stream, where the part is a line of its own (a line that ends there, since its
+rest goes to a pipe nobody reads), never the start of that stream's first line.
 """
 
 import os
@@ -23,7 +27,7 @@ from tailrabbit.framing import Carry
 from tailrabbit.spool.files import make_private_directory
 
 UNFINISHED = "unfinished-line"          # in the input's spool directory
-_HEADER = b"tailrabbit unfinished line 1 skipping=%d\n"
+_HEADER = b"tailrabbit unfinished line 1 skipping=%d path=%s\n"   # path: hex of the FIFO's
 
 
 class Handover:
@@ -34,10 +38,11 @@ class Handover:
     def __init__(self):
         self._given = Event()
         self._carry = None
+        self.stream = None          # what the giver read (Input.stream)
 
-    def give(self, carry):
+    def give(self, carry, stream=None):
         if not self._given.is_set():
-            self._carry = carry
+            self._carry, self.stream = carry, stream
             self._given.set()
 
     def take(self):
@@ -49,11 +54,20 @@ def unfinished_path(spool_directory):
     return os.path.join(spool_directory, UNFINISHED)
 
 
-def save_unfinished(spool_directory, carry):
-    """Keep `carry` for the next start (0600 in the 0700 spool directory: log content)."""
+class Kept(Carry):
+    """A Carry read back from the kept file, with the path of the FIFO it was read from
+    (None: a file of a version that did not record it)."""
+    path = None
+
+
+def save_unfinished(spool_directory, carry, path=None):
+    """Keep `carry`, read from the FIFO `path`, for the next start (0600 in the 0700
+    spool directory: log content)."""
     make_private_directory(spool_directory)
     write_file(unfinished_path(spool_directory),
-               _HEADER % int(carry.skipping) + carry.data)
+               _HEADER % (int(carry.skipping),
+                          os.fsencode(path).hex().encode() if path else b"-")
+               + carry.data)
 
 
 def take_unfinished(spool_directory):
@@ -67,6 +81,14 @@ def take_unfinished(spool_directory):
         return None
     header, _, data = content.partition(b"\n")
     discard(path)
-    if not header.startswith(b"tailrabbit unfinished line 1 skipping="):
+    fields = header.split(b" ")
+    if fields[:4] != [b"tailrabbit", b"unfinished", b"line", b"1"] or len(fields) < 5 \
+            or not fields[4].startswith(b"skipping="):
         return None
-    return Carry(data, header.endswith(b"=1"))
+    kept = Kept(data, fields[4] == b"skipping=1")
+    if len(fields) > 5 and fields[5].startswith(b"path=") and fields[5] != b"path=-":
+        try:
+            kept.path = os.fsdecode(bytes.fromhex(fields[5][5:].decode("ascii")))
+        except ValueError:
+            pass                        # unknown: resumed as before
+    return kept
