@@ -89,6 +89,28 @@ class ConfirmTracker:
         Batches are released in publish order, so it is the first one."""
         return self._in_flight[0][1].timestamp if self._in_flight else None
 
+    def take_acked_head(self):
+        """The acked lines at the front of the oldest batch, split off it (a connection
+        lost while a batch was acked in part): [head] to release, or []. Without this the
+        whole batch went again, its confirmed lines too (up to a batch per input per
+        loss). After a nack, take_all sorts acked from refused itself."""
+        if self._states is not None or not self._in_flight:
+            return []
+        last, batch, first = self._in_flight[0]
+        starts = self._lines_of(batch, first, last) if first <= self.acked_upto else None
+        if starts is None:
+            return []
+        cut = self.acked_upto - first + 1             # messages acked
+        line = starts[cut]
+        head, tail = batch.part(0, line), batch.part(line, len(batch.lines))
+        if len(starts) != len(batch.lines):
+            head.message_starts = list(starts[:cut])
+            tail.message_starts = [start - line for start in starts[cut:]]
+        self._in_flight[0] = (last, tail, self.acked_upto + 1)
+        self.outstanding -= len(head.lines)
+        self.outstanding_bytes -= head.nbytes
+        return [head]
+
     # ---- after a nack ------------------------------------------------------------------
 
     def nack(self, tag, multiple, on_settled):
@@ -228,71 +250,4 @@ class ConfirmTracker:
                     batches[-1].carry(riders)
         self._in_flight.clear()
         self.outstanding = self.outstanding_bytes = 0
-        return batches
-
-
-class InputTrackers:
-    """One ConfirmTracker per input: each input publishes on a channel of its own (whose
-    delivery tags start at 1), so a nack, a return or a channel error of one input never
-    touches the confirms of another. `take(name)` forgets an input's channel: its later
-    acks and nacks mean nothing (its lines are already set aside to publish again), which
-    is also what keeps the ack that follows a returned line from confirming it. A nack
-    keeps it (`nack`)."""
-
-    def __init__(self):
-        self._trackers = {}
-
-    @property
-    def outstanding(self):
-        return sum(tracker.outstanding for tracker in self._trackers.values())
-
-    @property
-    def outstanding_bytes(self):
-        return sum(tracker.outstanding_bytes for tracker in self._trackers.values())
-
-    def add(self, batch, messages=None):
-        tracker = self._trackers.get(batch.input)
-        if tracker is None:
-            tracker = self._trackers[batch.input] = ConfirmTracker()
-        tracker.add(batch, messages)
-
-    def ack(self, name, tag, multiple):
-        tracker = self._trackers.get(name)
-        return tracker.ack(tag, multiple) if tracker is not None else []
-
-    def outstanding_of(self, name):
-        tracker = self._trackers.get(name)
-        return tracker.outstanding if tracker is not None else 0
-
-    def take(self, name):
-        """Every unconfirmed batch of `name`, in publish order; its channel is forgotten."""
-        tracker = self._trackers.pop(name, None)
-        return tracker.take_all() if tracker is not None else []
-
-    def nack(self, name, tag, multiple, set_aside):
-        """(released, held) of `name`'s tracker (ConfirmTracker.nack); its channel is kept
-        (the acks of its lines still count) and `set_aside(name, batches)` gets the lines
-        to publish again once every tag of it is acked or nacked."""
-        tracker = self._trackers.get(name)
-        if tracker is None:
-            return [], 0
-        return tracker.nack(tag, multiple, lambda batches: set_aside(name, batches))
-
-    def batches(self):
-        return [batch for tracker in self._trackers.values() for batch in tracker.batches()]
-
-    def oldest_timestamps(self):
-        """{input name: read time of its oldest batch awaiting a confirm}."""
-        oldest = {}
-        for name, tracker in self._trackers.items():
-            timestamp = tracker.oldest_timestamp()
-            if timestamp is not None:
-                oldest[name] = timestamp
-        return oldest
-
-    def take_all(self):
-        """Every unconfirmed batch, each input's in publish order."""
-        batches = [batch for tracker in self._trackers.values()
-                   for batch in tracker.take_all()]
-        self._trackers = {}
         return batches

@@ -23,7 +23,7 @@ from amqp.exceptions import AccessRefused
 from gevent.event import Event
 
 from tailrabbit import logevents
-from tailrabbit.publisher.confirms import InputTrackers
+from tailrabbit.publisher.trackers import InputTrackers
 from tailrabbit.publisher.events import BrokerEvents
 from tailrabbit.publisher.batchframes import make_encoder
 from tailrabbit.publisher.hosts import HostRing
@@ -112,8 +112,7 @@ class Publisher(BrokerEvents, PendingLines, ReloadedRoutes):
                         delay=delay)
                     gevent.sleep(delay)
             finally:
-                self._resend = self._trackers.take_all() + self._resend
-                self._trackers = InputTrackers()
+                self._keep_unconfirmed()
                 self.stats.connected = False
                 self._session = None
                 session.close(self._close_wait(session))

@@ -7,8 +7,18 @@ awaiting confirms; replaced at every connection) and `_resend` (set aside to pub
 again first). Kept apart so loop.py holds only the publish loop.
 """
 
+from tailrabbit.publisher.trackers import InputTrackers
+
 
 class PendingLines:
+    def _keep_unconfirmed(self):
+        """The connection is gone (or run() is killed): the acked head of a batch acked
+        in part is released, never published again; every line not confirmed is kept to
+        go again first, in order, on the next connection (or to a spool at a stop)."""
+        self._release(self._trackers.take_acked_heads())
+        self._resend = self._trackers.take_all() + self._resend
+        self._trackers = InputTrackers()
+
     def take_unconfirmed(self):
         """After run() was killed: every batch not confirmed, oldest first, forgotten."""
         batches = self._trackers.take_all() + self._resend

@@ -42,7 +42,7 @@ def test_take_all_returns_unconfirmed_in_order_and_resets():
 
 
 def test_input_trackers_count_tags_per_input_channel_and_forget_a_taken_input():
-    from tailrabbit.publisher.confirms import InputTrackers
+    from tailrabbit.publisher.trackers import InputTrackers
     trackers = InputTrackers()
     a1, b1, a2 = batch(2, "a"), batch(3, "b"), batch(1, "a")
     for item in (a1, b1, a2):
@@ -79,7 +79,7 @@ def test_a_batch_of_many_lines_in_few_messages_takes_one_tag_per_message():
     assert tracker.ack(2, True) == []
     assert tracker.ack(3, True) == [big]
     assert tracker.ack(4, True) == [small] and tracker.outstanding == 0
-    from tailrabbit.publisher.confirms import InputTrackers
+    from tailrabbit.publisher.trackers import InputTrackers
     trackers = InputTrackers()
     trackers.add(batch(100, "a"), 1)
     trackers.add(batch(5, "a"))
@@ -87,7 +87,7 @@ def test_a_batch_of_many_lines_in_few_messages_takes_one_tag_per_message():
 
 
 def test_a_nack_takes_the_batches_from_the_nacked_tag_and_earlier_ones_wait_for_acks():
-    from tailrabbit.publisher.confirms import InputTrackers
+    from tailrabbit.publisher.trackers import InputTrackers
     trackers = InputTrackers()
     first, second, third = batch(10, "a"), batch(10, "a"), batch(10, "a")
     for b in (first, second, third):

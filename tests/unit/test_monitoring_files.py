@@ -23,7 +23,7 @@ from tailrabbit.buffer import LineBuffer
 from tailrabbit.lag import file_lag, oldest_unconfirmed_seconds
 from tailrabbit.line import Batch
 from tailrabbit.metrics import MetricsServer
-from tailrabbit.publisher.confirms import InputTrackers
+from tailrabbit.publisher.trackers import InputTrackers
 from tailrabbit.publisher.loop import Publisher
 from tailrabbit.stats import Stats
 

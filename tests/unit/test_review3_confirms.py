@@ -111,8 +111,7 @@ def reconnect(pub, session, broker, lost):
         for lines, stored in broker.tags.values():
             if stored:
                 broker.excused.update(lines)
-    pub._resend = pub._trackers.take_all() + pub._resend
-    pub._trackers = type(pub._trackers)()
+    pub._keep_unconfirmed()
     pub._parking.retry_all()
     broker.tags, broker.next = {}, 1
     resend, pub._resend = pub._resend, []
@@ -199,15 +198,10 @@ def test_with_losses_and_early_retries_nothing_is_lost_or_released_early(batch_l
         model_run(seed, batch_lines, origin, losses=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review3, older than e7b8551: the tracker releases whole batches, and run()'s "
-    "finally publishes every batch not wholly acked again, its acked lines too (a "
-    "duplicate of lines the broker confirmed, at every connection loss mid-batch). "
-    "Releasing the acked head needs the release callback in run() (loop.py)"))
 def test_a_connection_loss_does_not_publish_again_lines_the_broker_acked():
     pub, session = publisher(1)
     pub._write(session, [Batch("a", [b"%d" % i for i in range(10)])])    # tags 1-10
     pub.on_ack("a", 6, True)                      # 0-5 stored and confirmed
-    pub._resend = pub._trackers.take_all() + pub._resend      # the connection is lost
+    pub._keep_unconfirmed()                       # the connection is lost
     assert [line for b in pub._resend for line in b.lines] == [
         b"%d" % i for i in range(6, 10)]
