@@ -17,7 +17,7 @@ import gevent
 
 from tailrabbit import logevents
 from tailrabbit.inputs import make_input
-from tailrabbit.inputs.handover import Handover
+from tailrabbit.inputs.handover import UNFINISHED, Handover, spool_kept_line
 from tailrabbit.spool import Spool
 
 KILL_TIMEOUT = 2.0       # a killed greenlet only writes its batch to the spool: quick
@@ -53,6 +53,8 @@ class InputSet:
         if (settings.type != "file" or settings.name in self.spools
                 or self._spooled_on_disk(settings.name)):
             spool = self._open_spool(settings.name)
+            if settings.type != "fifo":
+                spool_kept_line(settings, spool)
         return make_input(settings, self.buffer, self.stats, self.process.state_dir,
                           spool=spool, watcher=self.watcher)
 
@@ -72,7 +74,7 @@ class InputSet:
         longer hold); no empty directory for every file input."""
         directory = os.path.join(self.process.state_dir, "spool", name)
         try:
-            return any(entry.name.endswith(".seg") and entry.stat().st_size
+            return any(_holds_lines(entry.name) and entry.stat().st_size
                        for entry in os.scandir(directory))
         except OSError:
             return False
@@ -105,7 +107,7 @@ class InputSet:
             path = os.path.join(directory, name)
             try:
                 size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)
-                           if f.endswith(".seg"))
+                           if _holds_lines(f))
             except OSError:
                 continue
             if size:
@@ -118,6 +120,7 @@ class InputSet:
         is kept (`retired`): confirms of its lines still move its checkpoints, and a stop
         with the broker down judges its lines as a configured one's (spool_undelivered)."""
         item, greenlet = self.inputs.pop(name), self.readers.pop(name)
+        item.keeps_unfinished = False       # nobody reads this FIFO on: a line of its own
         stop_greenlets([greenlet])
         if hasattr(item, "save_checkpoints"):
             self._save(item)
@@ -247,6 +250,11 @@ class InputSet:
     def _save_error(self, name, what, error):
         """Saves run every second: the event is rate-limited per input and `what`."""
         logevents.save_failed(input=name, what=what, reason=str(error.strerror or error))
+
+
+def _holds_lines(file_name):
+    """A spool segment, or the line a FIFO input kept at its stop."""
+    return file_name.endswith(".seg") or file_name == UNFINISHED
 
 
 def stop_greenlets(greenlets, timeout=KILL_TIMEOUT):

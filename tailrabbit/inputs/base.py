@@ -26,6 +26,9 @@ class Input:
     # `handover_from` before its first read.
     handover_to = None
     handover_from = None
+    # A stop keeps a FIFO's unfinished line for the next start; not when the input is
+    # removed by a reload (InputSet.remove): then nobody reads that FIFO on.
+    keeps_unfinished = True
 
     def __init__(self, settings, buffer, stats, spool=None):
         self.settings = settings

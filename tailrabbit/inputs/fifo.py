@@ -104,7 +104,7 @@ class FifoInput(Input):
         stay in the pipe, which lives on while the writer holds it; if no writer does,
         the pipe dies with our descriptor: its last bytes are read now and spooled."""
         if self.handover_to is None and self.spool is not None:
-            if writer_holds(fd):
+            if self.keeps_unfinished and writer_holds(fd):
                 carry = framer.take_back()
                 if carry.data or carry.skipping:
                     try:

@@ -23,7 +23,9 @@ import os
 from gevent.event import Event
 
 from tailrabbit.atomic import discard, write_file
-from tailrabbit.framing import Carry
+from tailrabbit.framing import Carry, Framer
+from tailrabbit.inputs.base import join_framed
+from tailrabbit.line import Batch
 from tailrabbit.spool.files import make_private_directory
 
 UNFINISHED = "unfinished-line"          # in the input's spool directory
@@ -92,3 +94,14 @@ def take_unfinished(spool_directory):
         except ValueError:
             pass                        # unknown: resumed as before
     return kept
+
+
+def spool_kept_line(settings, spool):
+    """A FIFO input kept its unfinished line at a stop and is no FIFO now (stdin, a
+    file): no writer will finish the line, so it is a line of its own, spooled after
+    what that stop spooled (InputSet.create)."""
+    kept = take_unfinished(spool.directory)
+    if kept is not None:
+        framer = Framer(settings)
+        framed = join_framed(framer.resume(kept), framer.flush())
+        spool.append(Batch(settings.name, framed.lines, truncated=framed.truncated))

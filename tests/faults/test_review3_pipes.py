@@ -115,11 +115,6 @@ def test_a_line_kept_at_a_stop_is_not_glued_to_another_fifo_after_a_path_change(
         b"complete 1", b"first half|", b"other writer"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review3: a line kept at a stop (state_dir/spool/NAME/unfinished-line) is read only "
-    "by a FIFO reader's first open; an input that became stdin (or was removed) never "
-    "reads it, nothing reports it (spool_orphaned counts .seg files), and the run exits "
-    "0 'every line confirmed' without it"))
 def test_a_kept_line_is_not_silently_stranded_when_the_input_becomes_stdin(
         broker, config, queue_name, tailrabbit_factory, tmp_path):
     path = str(tmp_path / "web.fifo")
@@ -171,3 +166,46 @@ def test_a_kept_line_is_not_glued_to_a_new_writers_first_line(
     assert second.stop() == 0, second.log()
     bodies = [m.body for m in broker.consume_all(queue_name)]
     assert b"new writer" in bodies, bodies
+
+
+def test_a_fifo_input_removed_by_a_reload_mid_line_publishes_the_part_as_a_line(
+        broker, config, queue_name, tailrabbit_factory, tmp_path):
+    """SIGHUP removes a FIFO input while its writer is mid-line: nobody reads that FIFO
+    on, so the part is a line of its own (not kept for a start that never reads it)."""
+    path = str(tmp_path / "web.fifo")
+    config["input:web"] = {"type": "fifo", "path": path, "queue": queue_name}
+    config["input:other"] = {"type": "fifo", "path": str(tmp_path / "other.fifo"),
+                             "queue": queue_name}
+    proc = tailrabbit_factory(config)
+    fd = _mid_line_writer(path)
+    broker.wait_depth(queue_name, 1)
+    del config["input:web"]
+    write_config(tmp_path / "tailrabbit.ini", config)
+    proc.signal(signal.SIGHUP)
+    proc.wait_for_event("reloaded")
+    broker.wait_depth(queue_name, 2)
+    os.close(fd)
+    assert proc.stop() == 0, proc.log()
+    assert not proc.logged("unfinished_line_kept"), proc.log()
+    assert [m.body for m in broker.consume_all(queue_name)] == [
+        b"complete 1", b"first half|"]
+
+
+def test_a_kept_line_of_an_input_no_longer_configured_is_reported(
+        broker, config, queue_name, tailrabbit_factory, tmp_path):
+    """The FIFO input is gone from the config after a stop that kept its line: the next
+    start names its spool directory (spool_orphaned), as for spooled lines."""
+    path = str(tmp_path / "web.fifo")
+    config["input:web"] = {"type": "fifo", "path": path, "queue": queue_name}
+    first = tailrabbit_factory(config, name="first")
+    fd = _mid_line_writer(path)
+    broker.wait_depth(queue_name, 1)
+    assert first.stop() == 0, first.log()
+    os.close(fd)
+    assert first.logged("unfinished_line_kept"), first.log()
+    del config["input:web"]
+    config["input:other"] = {"type": "fifo", "path": str(tmp_path / "other.fifo"),
+                             "queue": queue_name}
+    second = tailrabbit_factory(config, name="second")
+    second.wait_for_event("spool_orphaned", containing="web")
+    assert second.stop() == 0, second.log()
