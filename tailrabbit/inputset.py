@@ -55,8 +55,13 @@ class InputSet:
             spool = self._open_spool(settings.name)
             if settings.type != "fifo":
                 spool_kept_line(settings, spool)
-        return make_input(settings, self.buffer, self.stats, self.process.state_dir,
+        item = make_input(settings, self.buffer, self.stats, self.process.state_dir,
                           spool=spool, watcher=self.watcher)
+        removed = [old for old in self.retired if old.name == settings.name]
+        if removed and item.kind == "file":     # added back: one checkpoint store
+            self.retired.remove(removed[0])
+            item.adopt(removed[0])
+        return item
 
     def _open_spool(self, name, replay=True):
         spool = self.spools.get(name)

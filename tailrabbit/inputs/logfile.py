@@ -174,9 +174,16 @@ class FileInput(FileRotation, Input):
                 for tailer in list(self._tailers.values()) + self._draining
                 if tailer.fd is not None]
 
+    def adopt(self, removed):
+        """Added back by a reload while the removed input's lines are still in flight: its
+        live checkpoints are this input's (two stores of one name wrote the same file in
+        turns, and this one read again what that one had read: 300 of 300 lines twice)."""
+        self.store, self.spilled = removed.store, removed.spilled + self.spilled
+
     def start(self, now):
-        """Load the checkpoints; read files rotated while we were stopped."""
-        self._first_start = not self.store.load()
+        """Load the checkpoints (unless adopted live); read files rotated while stopped."""
+        store = self.store          # an adopted one is loaded and live: not read again
+        self._first_start = not (store.loaded_existing or store.records or store.load())
         self._recover_rotated(now)
 
     # ---- one poll --------------------------------------------------------------------
