@@ -5,7 +5,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import Broker, Tailrabbit, base_config, unique, write_config  # noqa: E402
+from faults.proxy import FaultProxy  # noqa: E402
+from helpers import BROKER, Broker, Tailrabbit, base_config, unique, write_config  # noqa: E402
 
 CLUSTER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster")
 
@@ -71,3 +72,20 @@ def queue_name(broker):
     name = unique("tr")
     broker.queues.append(name)
     return name
+
+
+@pytest.fixture
+def proxy():
+    host, port = BROKER.rsplit(":", 1)
+    fault_proxy = FaultProxy(host, int(port))
+    yield fault_proxy
+    fault_proxy.close()
+
+
+@pytest.fixture
+def proxied_config(state_dir, proxy):
+    """A config whose broker is reached through the fault proxy (faults/proxy.py)."""
+    config = base_config(state_dir, broker=proxy.address)
+    config["rabbitmq"]["heartbeat"] = 2
+    config["tailrabbit"]["shutdown_timeout"] = 3
+    return config

@@ -24,25 +24,17 @@ import signal
 
 import pytest
 
-from faults.proxy import FaultProxy
 from file_helpers import Held, append, file_input, stats_of, wait_read, wait_saved
-from helpers import BROKER, base_config, wait_for, write_config
+from helpers import wait_for, write_config
 
 
 @pytest.fixture
-def proxy():
-    host, port = BROKER.rsplit(":", 1)
-    fault_proxy = FaultProxy(host, int(port))
-    yield fault_proxy
-    fault_proxy.close()
-
-
-@pytest.fixture
-def proxied_config(state_dir, proxy):
-    config = base_config(state_dir, broker=proxy.address)
-    config["rabbitmq"]["heartbeat"] = 2
-    config["tailrabbit"]["buffer"] = 5
-    return config
+def proxied_config(proxied_config):
+    """The fault proxy's config, with a buffer of 5 lines (a reader blocks in a copy)
+    and the default drain (a stop with the broker back must deliver)."""
+    proxied_config["tailrabbit"]["buffer"] = 5
+    del proxied_config["tailrabbit"]["shutdown_timeout"]
+    return proxied_config
 
 
 def lines_of(lines):
