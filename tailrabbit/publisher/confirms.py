@@ -93,8 +93,9 @@ class ConfirmTracker:
         """The acked lines at the front of the oldest batch, split off it (a connection
         lost while a batch was acked in part): [head] to release, or []. Without this the
         whole batch went again, its confirmed lines too (up to a batch per input per
-        loss). After a nack, take_all sorts acked from refused itself."""
-        if self._states is not None or not self._in_flight:
+        loss). After a nack too: acked_upto never passes a tag not acked, and take_all
+        would publish again acked lines that no line before them can carry."""
+        if not self._in_flight:
             return []
         last, batch, first = self._in_flight[0]
         starts = self._lines_of(batch, first, last) if first <= self.acked_upto else None
@@ -233,7 +234,7 @@ class ConfirmTracker:
         """Every batch not yet confirmed, in publish order (to publish again). After a
         nack, only the lines not acked: the acked ones after a line not acked ride on
         it (Batch.carry); acked ones before any such line (a batch acked in part when
-        the connection was lost) go again, as without a nack."""
+        the connection was lost, unless take_acked_head took them first) go again."""
         if self._states is None:
             batches = [item[1] for item in self._in_flight]
         else:
