@@ -139,6 +139,13 @@ class InputSet:
         reader (inputs/handover.py: one line is never torn in two by a reload)."""
         old_item, old_greenlet = self.inputs[settings.name], self.readers[settings.name]
         new_item = self.create(settings)
+        if new_item.kind == "file":
+            # A file input takes no handover (the part was lost with it): nobody reads
+            # this pipe on, so what the old reader held is a line of its own, spooled.
+            old_item.keeps_unfinished = False
+            self.start(new_item)
+            stop_greenlets([old_greenlet])
+            return old_item
         # the old reader's unfinished line goes to the new one, which reads only then
         handover = old_item.handover_to = new_item.handover_from = Handover()
         self.start(new_item)
