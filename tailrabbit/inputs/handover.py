@@ -72,9 +72,10 @@ def save_unfinished(spool_directory, carry, path=None):
                + carry.data)
 
 
-def take_unfinished(spool_directory):
+def take_unfinished(spool_directory, remove=True):
     """The unfinished line a stop kept, or None; the file is removed (the reader holds it
-    now, and a stop keeps it again if it is still unfinished then)."""
+    now, and a stop keeps it again if it is still unfinished then) unless `remove` is
+    False (the caller removes it once the line is safe elsewhere)."""
     path = unfinished_path(spool_directory)
     try:
         with open(path, "rb") as handle:
@@ -82,7 +83,8 @@ def take_unfinished(spool_directory):
     except OSError:         # none kept (or no spool directory: the spool says why)
         return None
     header, _, data = content.partition(b"\n")
-    discard(path)
+    if remove:
+        discard(path)
     fields = header.split(b" ")
     if fields[:4] != [b"tailrabbit", b"unfinished", b"line", b"1"] or len(fields) < 5 \
             or not fields[4].startswith(b"skipping="):
@@ -100,8 +102,9 @@ def spool_kept_line(settings, spool):
     """A FIFO input kept its unfinished line at a stop and is no FIFO now (stdin, a
     file): no writer will finish the line, so it is a line of its own, spooled after
     what that stop spooled (InputSet.create)."""
-    kept = take_unfinished(spool.directory)
+    kept = take_unfinished(spool.directory, remove=False)
     if kept is not None:
         framer = Framer(settings)
         framed = join_framed(framer.resume(kept), framer.flush())
         spool.append(Batch(settings.name, framed.lines, truncated=framed.truncated))
+    discard(unfinished_path(spool.directory))           # spooled first, then removed

@@ -92,14 +92,16 @@ class Publisher(BrokerEvents, PendingLines, ReloadedRoutes):
                       delay=delay)
                 gevent.sleep(delay)
                 continue
-            started = time.monotonic()
+            started, planned = time.monotonic(), False
             try:
                 self._serve(session)
+                planned = True
                 backoff.reset()                 # a planned reconnect: first host first
                 self._hosts.planned()
             except SessionLost as error:
+                self._keep_unconfirmed()        # the count: without acked heads released
                 logevents.connection_lost(address=session.address, reason=str(error),
-                                          count=self._trackers.outstanding)
+                                          count=sum(len(b.lines) for b in self._resend))
                 self.stats.connected = False
                 self.stats.connection_state = "disconnected"   # not "connected" in a backoff
                 lived = time.monotonic() - started
@@ -115,16 +117,16 @@ class Publisher(BrokerEvents, PendingLines, ReloadedRoutes):
                 self._keep_unconfirmed()
                 self.stats.connected = False
                 self._session = None
-                session.close(self._close_wait(session))
+                session.close(self._close_wait(session, planned))
 
-    def _close_wait(self, session):
+    def _close_wait(self, session, planned):
         """A failed connection: no more than a polite try. Without confirms a planned
         reconnect (refresh, reload) waits as long as one waits for confirms: the close-ok
         is then the only proof the broker took every line (2 s dropped lines of a slow
-        broker's channels)."""
+        broker's channels). A stop: what the daemon allows (close_wait)."""
         if session.failed.is_set():
             return CLOSE_WAIT
-        if not self.broker.confirm:
+        if planned and not self.broker.confirm:
             return max(self.close_wait, REFRESH_CONFIRM_WAIT)
         return self.close_wait
 
