@@ -8,6 +8,12 @@ left by an upgrade replays. A multiline event holds "\\n"s: a batch with such ev
 fourth header field, `sizes`, the number of lines of each event, comma-separated (their sum
 is `count`, which stays the number of lines that follow); its truncated indexes are
 events'. Older versions never wrote it; a header with it is read only by this one.
+A file's batch (spooled at a stop: lines no file gives again) then gets `p=HEX` (its
+path) and `o=...` (its lines' offsets), so it replays with the `path` and `offset`
+headers it had live (origin.py). A pipe's batch has neither: its bytes are what every
+earlier version wrote, and a 3- or 4-field header reads as it always did. Like `sizes`,
+the new fields are read only by this version (an older one, after a downgrade, counts
+such a batch as damaged and skips it, logged).
 
 Reading never trusts the content: a header must be exactly two runs of ASCII digits and a
 comma list of indexes below the count, and a count can never exceed the bytes left in the
@@ -24,10 +30,15 @@ a case (a damaged spool) that already has a counted, logged outcome here.
 """
 
 from tailrabbit.line import Batch
+from tailrabbit.spool.origin import encode_origin, is_origin_field, offsets_of, parse_origin
 
 RESYNC_BATCHES = 4        # valid batches in a row that prove a resync point
 RESYNC_BUDGET = 8         # bytes read to prove candidates, per byte of damaged segment
 MAX_COUNT_DIGITS = 19     # a count or timestamp longer than this is damage, not a number
+# How much of a line resync reads to test it as a header: a file batch's header holds its
+# path in hex and its offsets' exceptions, often past 200 bytes (readline stops at the
+# line's end, so a log line costs its length, read once more).
+RESYNC_PROBE = 1 << 16
 
 
 class Damaged(Exception):
@@ -39,21 +50,21 @@ def encode(batch):
     body = b"\n".join(batch.lines)
     count = body.count(b"\n") + 1
     if count == len(batch.lines):
-        header = b"%d %d %s\n" % (count, batch.timestamp, truncated.encode())
+        header = b"%d %d %s" % (count, batch.timestamp, truncated.encode())
     else:
         sizes = b",".join(b"%d" % (line.count(b"\n") + 1) for line in batch.lines)
-        header = b"%d %d %s %s\n" % (count, batch.timestamp, truncated.encode(), sizes)
-    return header + body + b"\n"
+        header = b"%d %d %s %s" % (count, batch.timestamp, truncated.encode(), sizes)
+    return header + encode_origin(batch) + b"\n" + body + b"\n"
 
 
 def parse_header(header):
-    """(count, timestamp, truncated indexes, event sizes or None) of a header line (with
-    its "\\n"), or Damaged."""
+    """(count, timestamp, truncated indexes, event sizes or None, origin) of a header line
+    (with its "\\n"), or Damaged. `origin`: (path or None, offsets spec or None)."""
     if not header.endswith(b"\n"):
         raise Damaged("a batch header without its end of line")
     fields = header[:-1].split(b" ")
-    if len(fields) not in (3, 4):
-        raise Damaged(f"a batch header with {len(fields)} fields instead of 3 or 4")
+    if not 3 <= len(fields) <= 6:
+        raise Damaged(f"a batch header with {len(fields)} fields instead of 3 to 6")
     count, timestamp, truncated = fields[:3]
     for name, value in (("count", count), ("timestamp", timestamp)):
         if not (value.isdigit() and len(value) <= MAX_COUNT_DIGITS):
@@ -61,14 +72,19 @@ def parse_header(header):
     count = int(count)
     if count == 0:
         raise Damaged("a batch header with a count of 0")
-    sizes = _sizes(fields[3], count) if len(fields) == 4 else None
+    rest = fields[3:]
+    sizes = _sizes(rest.pop(0), count) if rest and not is_origin_field(rest[0]) else None
     items = len(sizes) if sizes is not None else count
     indexes = set()
     for index in truncated.split(b",") if truncated else ():
         if not (index.isdigit() and len(index) <= MAX_COUNT_DIGITS and int(index) < items):
             raise Damaged(f"a batch header with a bad truncated index: {index[:40]!r}")
         indexes.add(int(index))
-    return count, int(timestamp), indexes, sizes
+    try:
+        origin = parse_origin(rest, items)
+    except ValueError as error:
+        raise Damaged(str(error)) from None
+    return count, int(timestamp), indexes, sizes, origin
 
 
 def _sizes(field, count):
@@ -88,7 +104,7 @@ def read_batch(handle, offset, end, input_name):
     (Batch, offset after it). Raises Damaged; reads at most `end - offset` bytes."""
     handle.seek(offset)
     header = handle.readline(end - offset)
-    count, timestamp, truncated, sizes = parse_header(header)
+    count, timestamp, truncated, sizes, (path, spec) = parse_header(header)
     position = offset + len(header)
     if count > end - position:
         raise Damaged(f"a batch header announcing {count} lines with only "
@@ -104,7 +120,15 @@ def read_batch(handle, offset, end, input_name):
     if sizes is not None:
         physical = iter(lines)
         lines = [b"\n".join(next(physical) for _ in range(size)) for size in sizes]
-    return Batch(input_name, lines, truncated=truncated or None, timestamp=timestamp), position
+    try:
+        offsets = offsets_of(spec, lines) if spec is not None else None
+    except ValueError as error:
+        raise Damaged(str(error)) from None
+    # A file's lines keep their path and offsets (the headers they had live); the replay
+    # still gives the batch the spool's mark (replay.py): its confirm moves the spool's
+    # position, never a file's checkpoint.
+    return Batch(input_name, lines, offsets, truncated=truncated or None,
+                 timestamp=timestamp, path=path), position
 
 
 def resync(handle, offset, end):
@@ -137,7 +161,7 @@ def _proves_resync(handle, offset, end):
     `offset`; bytes read to find out)."""
     handle.seek(offset)
     try:
-        parse_header(handle.readline(min(end - offset, 200)))
+        parse_header(handle.readline(min(end - offset, RESYNC_PROBE)))
     except Damaged:                  # the cheap test that rejects almost every line
         return False, 0
     position = offset
