@@ -61,7 +61,7 @@ class BrokerEvents:
         if name in self.stats.inputs:
             self.stats.of(name).returned += 1
         if self._live() and name in self._parking:     # kept for acks since a nack:
-            self._set_aside(name, self._trackers.take(name))   # that ack confirms nothing
+            self._set_aside(name, self._take_input(name))   # that ack confirms nothing
             self._acked.set()
         elif self._live():
             self._park(name, f"a line came back unroutable: exchange {exchange!r}, "
@@ -71,7 +71,7 @@ class BrokerEvents:
         """The broker closed this input's channel (its exchange is gone, a line is over
         max_message_size, ...): only this input is affected."""
         if self._live() and name in self._parking:     # no ack will come on it now
-            self._set_aside(name, self._trackers.take(name))
+            self._set_aside(name, self._take_input(name))
             self._acked.set()
         elif self._live():
             self._park(name, f"the broker closed its channel: {describe(error)}")
@@ -109,6 +109,13 @@ class BrokerEvents:
                 self._release(batch.riders)
         self.progress.set()
 
+    def _take_input(self, name):
+        """Every line of `name` not confirmed, its channel forgotten; the acked head of a
+        batch acked in part is released first (it went again: a duplicate of lines the
+        broker confirmed)."""
+        self._release(self._trackers.take_acked_head_of(name))
+        return self._trackers.take(name)
+
     def _park(self, name, reason, first=None, nack=None):
         """Hold `name` back: its unconfirmed lines wait, in order, before its buffered
         ones; nothing of it is published until a reconnect retries it. `first`: its
@@ -121,7 +128,7 @@ class BrokerEvents:
         if name in self._parking:
             return
         if nack is None:
-            taken, released = self._trackers.take(name), []
+            taken, released = self._take_input(name), []
             self._set_aside(name, taken)
             count = sum(len(b.lines) for b in taken)
         else:

@@ -36,6 +36,11 @@ class InputTrackers:
         tracker = self._trackers.get(name)
         return tracker.outstanding if tracker is not None else 0
 
+    def take_acked_head_of(self, name):
+        """`name`'s acked lines at the front of its oldest batch (take_acked_head)."""
+        tracker = self._trackers.get(name)
+        return tracker.take_acked_head() if tracker is not None else []
+
     def take(self, name):
         """Every unconfirmed batch of `name`, in publish order; its channel is forgotten."""
         tracker = self._trackers.pop(name, None)

@@ -81,9 +81,6 @@ def test_with_in_order_acks_a_loss_repeats_only_lines_not_acked(monkeypatch, bat
     assert {seed: lines for seed, lines in repeated.items() if lines} == {}
 
 
-@pytest.mark.xfail(strict=True, reason="InputTrackers.take (a return or channel close of "
-                   "an input parked by a nack, events.py) sets aside the acked head of a "
-                   "batch acked in part: only run()'s loss path releases it")
 def test_a_channel_closed_after_a_nack_does_not_publish_again_the_acked_head():
     pub, session = publisher(1)
     pub._write(session, [Batch("a", [b"%d" % i for i in range(10)])])
