@@ -7,6 +7,7 @@ import json
 import os
 
 from tailrabbit import logevents
+from tailrabbit.marks import PartOfRecord, SpoolPosition
 from tailrabbit.spool.files import (FILE_MODE, TEMP_SUFFIX, commit_temp, create_temp,
                                     discard, make_private_directory, write_all,
                                     write_private_file)
@@ -137,7 +138,8 @@ def prepend(spool, batches):
     spool._position_dirty = True
     spool._failed_writes.clear()      # their ranges were copied: damage, if met again
     spool._skipped.clear()
-    spool.stats.spooled += sum(len(b.lines) for b in batches if b.source is None)
+    spool.stats.spooled += sum(len(b.lines) for b in batches
+                               if not isinstance(b.source, (SpoolPosition, PartOfRecord)))
     try:
         spool.save_position()
     except OSError as error:         # the intent is on disk: the next start finishes

@@ -438,3 +438,22 @@ def test_a_spool_left_by_an_earlier_version_is_made_private_at_start(tmp_path):
     assert stat.S_IMODE((directory / f"{spool_module.FIRST_SEQ}.seg").stat().st_mode) == 0o600
     assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "spool", directory)} == {0o700}
     assert replay_within(spool, buffer) == [[b"old"]]
+
+
+def test_prepend_counts_as_spooled_what_no_spool_held_before(tmp_path):
+    """`spooled` counts lines newly spooled at a stop: a pipe's (no mark) and a file's no
+    file gives again (a file mark); not replayed spool records put back."""
+    from tailrabbit.marks import FilePosition
+
+    class Record:
+        generation, path = 0, "/var/log/api.log"
+    spool, buffer, stats = make(tmp_path)
+    spool.append(Batch("web", [b"s1"]))
+    greenlet = gevent.spawn(spool.replay_forever)
+    gevent.sleep(0)
+    replayed = buffer.take(1)                        # a spool record, back at the stop
+    greenlet.kill()
+    before = stats.spooled
+    from_file = Batch("web", [b"f1", b"f2"], [0, 3], None, FilePosition(Record()), 6)
+    spool.prepend([Batch("web", [b"d0"]), from_file] + replayed)
+    assert stats.spooled - before == 3
