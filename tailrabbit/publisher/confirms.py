@@ -175,6 +175,8 @@ class ConfirmTracker:
     def _acked(self, tag):
         if tag <= self.acked_upto:
             return True
+        if self._states is None:
+            return tag in self._acked_above
         index = tag - self._base
         return (self._states is not None and 0 <= index < len(self._states)
                 and self._states[index] == ACKED)
@@ -232,10 +234,10 @@ class ConfirmTracker:
 
     def take_all(self):
         """Every batch not yet confirmed, in publish order (to publish again). After a
-        nack, only the lines not acked: the acked ones after a line not acked ride on
-        it (Batch.carry); acked ones before any such line (a batch acked in part when
+        nack, or acks out of order (one input routed to two queues), only the lines not
+        acked: the acked ones after a line not acked ride on it (Batch.carry); acked ones before any such line (a batch acked in part when
         the connection was lost, unless take_acked_head took them first) go again."""
-        if self._states is None:
+        if self._states is None and not self._acked_above:
             batches = [item[1] for item in self._in_flight]
         else:
             batches = []
