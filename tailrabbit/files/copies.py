@@ -141,14 +141,20 @@ class CopyJudge:
         """Where to start reading the new match `path`: None while it is a copy (do not
         read it), else an offset (0 for a new file)."""
         watch = self.watches.get(path)
-        if watch is None or not watch.still(fd, identity) or size < watch.matched:
+        # Judged again while nothing of it is known equal: an empty file at a rotated name
+        # is logrotate's copy about to be written, or a new file (an IIS log that begins
+        # with its header): its first bytes decide, not its emptiness (judged a copy of
+        # its 0 bytes, a new file then lost its header lines as "the original's").
+        if watch is None or watch.matched == 0 or not watch.still(fd, identity) \
+                or size < watch.matched:
             watch = self._first_look(path, fd, identity, size, tracked, now)
             if watch is None:
                 self.forget(path)
                 return 0
             self.watches[path] = watch
-            logevents.file_is_copy(input=self.input_name, path=path,
-                                   original=watch.original.path, bytes=watch.matched)
+            if watch.matched:               # an empty one is undecided: nothing to say
+                logevents.file_is_copy(input=self.input_name, path=path,
+                                       original=watch.original.path, bytes=watch.matched)
         departed = self._departure(watch, fd, size, now)
         if departed is None:
             return None

@@ -41,6 +41,38 @@ def test_a_first_run_that_matched_nothing_is_still_the_first_run(broker, config,
     assert [m.body for m in broker.consume_all(queue_name)] == lines
 
 
+def test_an_empty_file_at_a_rotated_name_is_judged_by_its_first_bytes(
+        broker, config, queue_name, tailrabbit_factory, tmp_path, state_dir):
+    """A new file seen empty at a rotated name of a followed one (u_ex261126.log.1 beside
+    u_ex261126.log, created, then written) was judged a copy of its 0 bytes; written with
+    the same long header and lines of its own, it "departed" after the header, and the
+    header lines were skipped as the original's. Empty is undecided: its first bytes
+    decide (a copytruncate copy being written stays a copy: tests/integration/
+    test_rotation.py)."""
+    from file_helpers import checkpoints
+    directory = tmp_path / "csv"
+    directory.mkdir()
+    header = b"#Software: Microsoft Internet Information Services 10.0\n#Fields: " + \
+        b" ".join(b"field-%02d" % i for i in range(30)) + b"\n"
+    (directory / "u_ex261126.log").write_bytes(header + b"day one\n")
+    proc = tailrabbit_factory(file_config(config, queue_name, str(directory / "*.log*"),
+                                          start_at="beginning"))
+    broker.wait_depth(queue_name, 3)
+    (directory / "u_ex261126.log.1").write_bytes(b"")
+    (directory / "u_ex261127.log").write_bytes(b"")
+    wait_for(lambda: any(entry["path"].endswith("u_ex261127.log")
+                         for entry in checkpoints(state_dir)),
+             message="a poll that saw both files empty")
+    append(directory / "u_ex261126.log.1", header + b"rotated name, own lines\n")
+    broker.wait_depth(queue_name, 6)
+    assert proc.stop() == 0, proc.log()
+    assert not proc.logged("file_copy_grew"), proc.log()
+    bodies = [m.body for m in broker.consume_all(queue_name)]
+    header_lines = header.rstrip(b"\n").split(b"\n")
+    assert bodies == header_lines + [b"day one"] + header_lines + [
+        b"rotated name, own lines"]
+
+
 def test_new_files_with_the_same_long_header_are_all_shipped(broker, config, queue_name,
                                                             tailrabbit_factory, tmp_path):
     """A CSV or W3C log starts with a constant header longer than the 256 bytes of the
