@@ -138,19 +138,17 @@ class InputSet:
         lines it held go to the shared spool, the line it was in the middle of to the new
         reader (inputs/handover.py: one line is never torn in two by a reload)."""
         old_item, old_greenlet = self.inputs[settings.name], self.readers[settings.name]
-        new_item = self.create(settings)
+        new_item, handover = self.create(settings), None
         if new_item.kind == "file":
             # A file input takes no handover (the part was lost with it): nobody reads
             # this pipe on, so what the old reader held is a line of its own, spooled.
             old_item.keeps_unfinished = False
-            self.start(new_item)
-            stop_greenlets([old_greenlet])
-            return old_item
-        # the old reader's unfinished line goes to the new one, which reads only then
-        handover = old_item.handover_to = new_item.handover_from = Handover()
+        else:   # the old reader's unfinished line goes to the new one, which reads then
+            handover = old_item.handover_to = new_item.handover_from = Handover()
         self.start(new_item)
         stop_greenlets([old_greenlet])
-        handover.give(None)          # it held none (between writers, or not reading)
+        if handover is not None:
+            handover.give(None)      # it held none (between writers, or not reading)
         return old_item
 
     def restart_file_input(self, settings, wait_delivered):
@@ -203,8 +201,8 @@ class InputSet:
         for name in list(self.spools) + [n for n in files if n not in self.spools]:
             batches = [b for b in pending if b.input == name] + self.buffer.remove_input(name)
             if name in files:
-                batches += [batch for item in files[name] for batch in item.spilled]
-                lost = _not_readable_again(files[name], batches)
+                batches += files[name].spilled
+                lost = files[name].not_readable_again(batches)
                 left += sum(len(b.lines) for b in batches) - sum(len(b.lines) for b in lost)
                 batches = lost
                 if not batches:
@@ -226,12 +224,11 @@ class InputSet:
             logevents.stopped_unconfirmed(count=left)
 
     def _file_inputs(self):
-        """name -> the file inputs of that name whose lines may be held: the configured
-        one first, then those a reload removed (one may have been added back since)."""
-        files = {}
-        for item in [i for i in self.inputs.values() if i.kind == "file"] + self.retired:
-            files.setdefault(item.name, []).append(item)
-        return files
+        """name -> the file input of that name whose lines may be held: a configured one
+        or one a reload removed (one name, one input: added back, it adopted the
+        removed one, its checkpoints and spilled lines: create)."""
+        return {item.name: item for item in
+                self.retired + [i for i in self.inputs.values() if i.kind == "file"]}
 
     def close_spools(self):
         for name, spool in self.spools.items():
@@ -282,19 +279,3 @@ def stop_greenlets(greenlets, timeout=KILL_TIMEOUT):
     for greenlet in greenlets:
         if not greenlet.dead:
             logevents.stop_timeout(task=str(greenlet), seconds=timeout)
-
-
-def _not_readable_again(items, batches):
-    """The batches no file gives again, in order, each judged by the file input that read
-    it (the one whose checkpoints hold its record; lines replayed from the spool: the
-    first): an input removed and added back by reloads reads its files under a new
-    store, which does not know the old one's records."""
-    def owner(batch):
-        store = getattr(getattr(batch.source, "record", None), "store", None)
-        return next((item for item in items if item.store is store), items[0])
-    groups = {}
-    for batch in batches:
-        groups.setdefault(id(owner(batch)), (owner(batch), []))[1].append(batch)
-    lost = {id(batch) for item, group in groups.values()
-            for batch in item.not_readable_again(group)}
-    return [batch for batch in batches if id(batch) in lost]

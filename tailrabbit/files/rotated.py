@@ -131,6 +131,16 @@ def away_names(record):
     return names[1:] + [name for path in names for name in rotated_names(path)]
 
 
+def _the_file_itself(record, opener, names):
+    """(name, fd or None) of each place the file of `record` itself may be, in order,
+    opened only when asked for: the link-free path, then rotated names of each name."""
+    for name in names[1:]:
+        yield name, _open_whole(record, opener, name)
+    for path in names:
+        yield open_rotated(path, record.identity, record.offset, same_inode=True,
+                           opener=opener)
+
+
 def open_away(record, opener):
     """At a start, the path of `record` names another file (or none): where did its file go?
 
@@ -148,16 +158,7 @@ def open_away(record, opener):
     constant header). Returns (name, fd, same_inode): same_inode False for a copy; or
     (None, None, None)."""
     names = followed_names(record)
-    for name in names[1:]:
-        fd = _open_whole(record, opener, name)
-        if fd is not None:
-            if os.fstat(fd).st_size > record.offset:
-                return name, fd, True
-            os.close(fd)
-            return None, None, None
-    for path in names:
-        name, fd = open_rotated(path, record.identity, record.offset, same_inode=True,
-                                opener=opener)
+    for name, fd in _the_file_itself(record, opener, names):
         if fd is not None:
             if os.fstat(fd).st_size > record.offset:
                 return name, fd, True

@@ -67,8 +67,7 @@ class Input:
 
     def ended(self, carry):
         """`carry` framed as a stream that ended after it (its own framer)."""
-        own = self.new_framer()
-        return join_framed(own.resume(carry), own.flush())
+        return framed_alone(self.settings, carry)
 
     def submit_framed(self, framed, source=None):
         """Hand on what a Framer made of the bytes read; filtered lines are counted as
@@ -172,6 +171,13 @@ class Input:
         if framed.lines:
             self.stats.read += len(framed.lines)
             self.spill(Batch(self.name, framed.lines, truncated=framed.truncated))
+
+
+def framed_alone(settings, carry):
+    """A Carry (framing.py) as the whole of a stream that ended after it: its lines and
+    events, the last unterminated one included."""
+    framer = Framer(settings)
+    return join_framed(framer.resume(carry), framer.flush())
 
 
 def join_framed(*parts):

@@ -23,8 +23,8 @@ import os
 from gevent.event import Event
 
 from tailrabbit.atomic import discard, write_file
-from tailrabbit.framing import Carry, Framer
-from tailrabbit.inputs.base import join_framed
+from tailrabbit.framing import Carry
+from tailrabbit.inputs.base import framed_alone
 from tailrabbit.line import Batch
 from tailrabbit.spool.files import make_private_directory
 
@@ -104,7 +104,6 @@ def spool_kept_line(settings, spool):
     what that stop spooled (InputSet.create)."""
     kept = take_unfinished(spool.directory, remove=False)
     if kept is not None:
-        framer = Framer(settings)
-        framed = join_framed(framer.resume(kept), framer.flush())
+        framed = framed_alone(settings, kept)
         spool.append(Batch(settings.name, framed.lines, truncated=framed.truncated))
     discard(unfinished_path(spool.directory))           # spooled first, then removed

@@ -101,12 +101,7 @@ class ConfirmTracker:
         starts = self._lines_of(batch, first, last) if first <= self.acked_upto else None
         if starts is None:
             return []
-        cut = self.acked_upto - first + 1             # messages acked
-        line = starts[cut]
-        head, tail = batch.part(0, line), batch.part(line, len(batch.lines))
-        if len(starts) != len(batch.lines):
-            head.message_starts = list(starts[:cut])
-            tail.message_starts = [start - line for start in starts[cut:]]
+        head, tail = _split(batch, starts, self.acked_upto - first + 1)
         self._in_flight[0] = (last, tail, self.acked_upto + 1)
         self.outstanding -= len(head.lines)
         self.outstanding_bytes -= head.nbytes
@@ -178,8 +173,7 @@ class ConfirmTracker:
         if self._states is None:
             return tag in self._acked_above
         index = tag - self._base
-        return (self._states is not None and 0 <= index < len(self._states)
-                and self._states[index] == ACKED)
+        return 0 <= index < len(self._states) and self._states[index] == ACKED
 
     def _lines_of(self, batch, first, last):
         """The index of the first line of each of the batch's messages, or None when
@@ -199,12 +193,7 @@ class ConfirmTracker:
                 continue
             starts = self._lines_of(batch, first, last) if first < tag else None
             if starts is not None:
-                cut = tag - first
-                line = starts[cut]
-                head, tail = batch.part(0, line), batch.part(line, len(batch.lines))
-                if len(starts) != len(batch.lines):
-                    head.message_starts = list(starts[:cut])
-                    tail.message_starts = [start - line for start in starts[cut:]]
+                head, tail = _split(batch, starts, tag - first)
                 entries[index] = (tag - 1, head, first)
                 entries.insert(index + 1, (last, tail, tag))
                 index += 1
@@ -235,8 +224,9 @@ class ConfirmTracker:
     def take_all(self):
         """Every batch not yet confirmed, in publish order (to publish again). After a
         nack, or acks out of order (one input routed to two queues), only the lines not
-        acked: the acked ones after a line not acked ride on it (Batch.carry); acked ones before any such line (a batch acked in part when
-        the connection was lost, unless take_acked_head took them first) go again."""
+        acked: the acked ones after a line not acked ride on it (Batch.carry); acked ones
+        before any such line (a batch acked in part when the connection was lost, unless
+        take_acked_head took them first) go again."""
         if self._states is None and not self._acked_above:
             batches = [item[1] for item in self._in_flight]
         else:
@@ -254,3 +244,14 @@ class ConfirmTracker:
         self._in_flight.clear()
         self.outstanding = self.outstanding_bytes = 0
         return batches
+
+
+def _split(batch, starts, cut):
+    """(head, tail) of `batch` at the first line of its message `cut` (`starts`: each
+    message's first line); batched messages keep their grouping in both parts."""
+    line = starts[cut]
+    head, tail = batch.part(0, line), batch.part(line, len(batch.lines))
+    if len(starts) != len(batch.lines):
+        head.message_starts = list(starts[:cut])
+        tail.message_starts = [start - line for start in starts[cut:]]
+    return head, tail
