@@ -14,9 +14,9 @@ Such a match is not read; its growth is compared with T at each poll. When T is
 truncated, the truncation handler (inputs/file_rotation.py) reads T's unread tail from the
 copy under T's checkpoint, which moves to the copy (a stop in the middle leaves the rest
 to the next start); read to its end, the copy's checkpoint is at its end: from then on it
-is an ordinary file, and lines added to it later are shipped. If the copy instead grows with bytes T does not have, it
-is read from the start of the line where it departs from T; the lines before that are
-T's lines, shipped from T: one WARNING with their count.
+is an ordinary file, and lines added to it later are shipped. If the copy instead grows
+with bytes T does not have, it is read from the start of the line where it departs from
+T; the lines before that are T's lines, shipped from T: one WARNING with their count.
 """
 
 import os

@@ -6,7 +6,6 @@ Damaged, never a crash."""
 import io
 import os
 
-import gevent
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -19,6 +18,7 @@ from tailrabbit.settings import InputSettings
 from tailrabbit.spool import Spool
 from tailrabbit.spool.format import Damaged, encode, read_batch, resync
 from tailrabbit.stats import InputStats
+from unit.test_spool import replay_all
 
 GLOB = "/var/log/api/*.log"
 MATCH = "/var/log/api/a.log"
@@ -54,19 +54,6 @@ def make_spool(tmp_path, name="api"):
     os.makedirs(tmp_path, exist_ok=True)
     buffer, stats = LineBuffer(1000), InputStats()
     return Spool(str(tmp_path), name, 1 << 20, buffer, stats), buffer
-
-
-def replay_all(spool, buffer):
-    """The replayed batches, each confirmed through its own mark."""
-    greenlet = gevent.spawn(spool.replay_forever)
-    out = []
-    while spool.holds_lines() or buffer.lines:
-        gevent.sleep(0)
-        for batch in buffer.take(10000):
-            out.append(batch)
-            batch.source.confirmed(batch)
-    greenlet.kill()
-    return out
 
 
 def segments(spool):
